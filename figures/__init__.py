@@ -1,0 +1,1 @@
+"""Figure regeneration at small scale, one module per paper; see :mod:`figures.registry`."""

@@ -1,0 +1,1 @@
+"""Executable checks of the papers' claims, the reports, and the ``collapsekit`` CLI front door."""
