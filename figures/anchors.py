@@ -21,7 +21,7 @@ def simplex_closed_forms(out_dir: Path, formats: tuple[str, ...], quick: bool) -
     taus = np.geomspace(0.05, 2.0, 60)
     marks = np.geomspace(0.05, 2.0, 8 if quick else 14)
     fig, axes = new_figure(2)
-    for n, color in zip((2, 4, 8, 16), ("C0", "C1", "C2", "C3")):
+    for n, color in zip((2, 4, 8, 16), ("C0", "C1", "C2", "C3"), strict=True):
         pts = np.vstack([regular_simplex(n, max(n - 1, 2))] * 2)
         nt = [math.log1p((2 * n - 2) * math.exp(-n / (t * (n - 1)))) for t in taus]
         dc = [math.log(2 * n - 2) - n / (t * (n - 1)) for t in taus]

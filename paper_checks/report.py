@@ -19,12 +19,12 @@ def _fmt(value: object, width: int = 28) -> str:
 
 def table(summary: RunSummary) -> str:
     """Plain-text table: id, status, verdict, measured vs expected, provenance [spec tag], seconds."""
-    header = f"{'id':<14} {'status':<6} {'verdict':<9} {'measured':<28} {'expected':<28} {'provenance':<30} {'s':>7}"
+    header = f"{'id':<14} {'status':<6} {'verdict':<9} {'measured':<24} {'expected':<24} {'provenance':<30} {'s':>7}"
     lines = [header, "-" * len(header)]
     for r in summary.results:
         prov = f"{r.provenance} {r.spec_tag}"
         lines.append(
-            f"{r.id:<14} {r.status:<6} {(r.verdict or '-'):<9} {_fmt(r.measured):<28} {_fmt(r.expected):<28} "
+            f"{r.id:<14} {r.status:<6} {(r.verdict or '-'):<9} {_fmt(r.measured, 24):<24} {_fmt(r.expected, 24):<24} "
             f"{_fmt(prov, 30):<30} {r.seconds:>7.2f}"
         )
         if r.status != "pass" and r.detail:

@@ -121,7 +121,7 @@ class PairKernelLoss(GramLoss):
             g_sim[idx] = soft * term.kernel.dlog_ds(sim[idx])
             return self.constant + term.scale * lse, term.scale * g_sim
         total = self.constant
-        for term, idx in zip(self.terms, self._support):
+        for term, idx in zip(self.terms, self._support, strict=True):
             s = sim[idx]
             w = term.weights[idx]
             total += term.scale * float(np.sum(w * term.kernel.value(s)))

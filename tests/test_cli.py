@@ -1,0 +1,76 @@
+"""The collapsekit CLI end to end: check, figures, loss (subprocess-free, through main())."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from paper_checks.cli import build_parser, main
+from solvers.configurations import regular_simplex
+
+
+def run_json(capsys, argv: list[str]) -> tuple[int, dict]:
+    code = main(argv)
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in sub.choices:
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0
+        assert "usage" in capsys.readouterr().out
+
+
+def test_check_anchors_passes_and_writes_reports(capsys, tmp_path):
+    md = tmp_path / "report.md"
+    code, payload = run_json(capsys, ["check", "--paper", "anchors", "--json", "-", "--markdown", str(md)])
+    assert code == 0
+    assert payload["counts"]["fail"] == 0 and payload["counts"]["pass"] >= 5
+    assert all(r["provenance"] and r["spec_tag"] for r in payload["results"])
+    assert "ANCH-L1" in md.read_text()
+
+
+def test_check_unknown_paper_is_a_clear_error(capsys):
+    assert main(["check", "--paper", "nonexistent"]) == 2
+    assert "paper must be one of" in capsys.readouterr().err
+
+
+def test_loss_command_matches_closed_form(capsys, tmp_path):
+    n, tau = 4, 0.5
+    pts = np.vstack([regular_simplex(n, 3)] * 2)
+    np.save(tmp_path / "p.npy", pts)
+    code, payload = run_json(capsys, ["loss", "--loss", "simclr", "--tau", str(tau), "--points",
+                                      str(tmp_path / "p.npy"), "--json"])
+    assert code == 0
+    expected = math.log1p((2 * n - 2) * math.exp(-n / (tau * (n - 1))))  # anchors.md §8.2
+    assert payload["value"] == pytest.approx(expected, rel=1e-12)
+    # the aligned simplex is a critical point: Riemannian gradient ~ round-off
+    assert payload["grad_norm"] < 1e-12
+
+
+def test_loss_command_supervised_needs_labels(capsys, tmp_path):
+    np.save(tmp_path / "p.npy", np.random.default_rng(0).standard_normal((6, 3)))
+    code, payload = run_json(capsys, ["loss", "--loss", "supcon", "--points", str(tmp_path / "p.npy"), "--json"])
+    assert code == 2 and "labels" in payload["error"]
+
+
+def test_loss_command_rejects_bad_tau(capsys, tmp_path):
+    np.save(tmp_path / "p.npy", np.random.default_rng(0).standard_normal((6, 3)))
+    code, payload = run_json(capsys, ["loss", "--loss", "dcl", "--tau", "-1", "--points",
+                                      str(tmp_path / "p.npy"), "--json"])
+    assert code == 2 and "tau" in payload["error"]
+
+
+def test_figures_command_writes_files(capsys, tmp_path):
+    code, payload = run_json(capsys, ["figures", "--paper", "anchors", "--out", str(tmp_path), "--format", "png",
+                                      "--quick", "--json"])
+    assert code == 0
+    files = [f for fig in payload["figures"] for f in fig["files"]]
+    assert files and all((tmp_path / f.split("/")[-1]).stat().st_size > 1000 for f in files)
