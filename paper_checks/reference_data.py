@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def data_dir() -> Path:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_table(name: str) -> tuple[dict[str, str], ...]:
     """Rows of ``shared/data/<name>`` as dicts of strings ('#' lines are comments)."""
     path = data_dir() / name
