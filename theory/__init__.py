@@ -1,0 +1,1 @@
+"""Symbolic layer of collapsekit: sympy derivations of closed forms and thresholds."""
