@@ -13,6 +13,7 @@ import numpy as np
 
 from solvers.configurations import cross_polytope, random_sphere_points, regular_simplex
 from solvers.losses import dcl, kcl, riesz_energy, simclr, supcon, uniformity
+from solvers.universal_optima import icosahedron
 
 from .reference_data import contrastive_reference, thomson_table
 from .registry import Outcome, check
@@ -100,16 +101,6 @@ def kcl_closed_form(quick: bool) -> Outcome:
                    detail="max over (n, t, gamma) of |value - closed form| / (1e-12 + 1e-9 |closed form|)")
 
 
-def _icosahedron() -> np.ndarray:
-    phi = (1 + math.sqrt(5)) / 2
-    pts = []
-    for a in (-1, 1):
-        for b in (-phi, phi):
-            pts += [(0, a, b), (a, b, 0), (b, 0, a)]
-    arr = np.array(pts, dtype=float)
-    return arr / np.linalg.norm(arr, axis=1, keepdims=True)
-
-
 @check("ANCH-T1", PAPER, "Coulomb energies of the proven Thomson configurations (N = 2, 3, 4, 6, 12) equal "
        "the closed forms and the table rows", "literature", "[LIT+NUM]", "numeric")
 def thomson_closed_forms(quick: bool) -> Outcome:
@@ -119,7 +110,7 @@ def thomson_closed_forms(quick: bool) -> Outcome:
         12: 6 * (5 * (2 - 2 / math.sqrt(5)) ** -0.5 + 5 * (2 + 2 / math.sqrt(5)) ** -0.5 + 0.5),
     }
     configs = {2: regular_simplex(2, 3), 3: regular_simplex(3, 3), 4: regular_simplex(4, 3),
-               6: cross_polytope(3), 12: _icosahedron()}
+               6: cross_polytope(3), 12: icosahedron()}
     errs = {}
     for n, pts in configs.items():
         e = riesz_energy(n, 1.0).value(pts)

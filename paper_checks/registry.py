@@ -49,7 +49,6 @@ class Check:
     spec_tag: str
     method: str
     func: Callable[[bool], Outcome]
-    quick: bool = True
 
 
 @dataclass
@@ -76,8 +75,8 @@ class CheckResult:
 REGISTRY: dict[str, Check] = {}
 
 
-def check(id: str, paper: str, statement: str, provenance: str, spec_tag: str, method: str,
-          quick: bool = True) -> Callable[[Callable[[bool], Outcome]], Callable[[bool], Outcome]]:
+def check(id: str, paper: str, statement: str, provenance: str, spec_tag: str,
+          method: str) -> Callable[[Callable[[bool], Outcome]], Callable[[bool], Outcome]]:
     """Decorator registering ``func(quick) -> Outcome`` as a check."""
     if provenance not in PROVENANCES:
         raise ValueError(f"provenance must be one of {PROVENANCES}; got {provenance!r}")
@@ -87,7 +86,7 @@ def check(id: str, paper: str, statement: str, provenance: str, spec_tag: str, m
     def deco(func: Callable[[bool], Outcome]) -> Callable[[bool], Outcome]:
         if id in REGISTRY and REGISTRY[id].func is not func:
             raise ValueError(f"duplicate check id {id!r}")
-        REGISTRY[id] = Check(id, paper, statement, provenance, spec_tag, method, func, quick)
+        REGISTRY[id] = Check(id, paper, statement, provenance, spec_tag, method, func)
         return func
 
     return deco
