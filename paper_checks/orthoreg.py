@@ -618,7 +618,7 @@ def toy_case1_so(quick: bool) -> Outcome:
 
 @check("ORTHO-C21", PAPER, "Paper-level: OR improves linear-probe accuracy for most SSL methods on "
        "CIFAR-100, and slows the eigen-decay of weights and hidden features more than VICReg "
-       "whitening", "third-party", "[3P]", "training", quick=False)
+       "whitening", "third-party", "[3P]", "training")
 def paper_level(quick: bool) -> Outcome:
     raise Skip("not checkable here: needs SSL pretraining at scale (ResNet/ViT on CIFAR-100, "
                "ImageNet); report only. The toy analogue (baseline vs + SO vs + VICReg whitening "
