@@ -10,7 +10,12 @@ from .registry import CheckResult, RunSummary
 
 
 def _fmt(value: object, width: int = 28) -> str:
-    if isinstance(value, float):
+    """Compact cell text: floats to 6 digits; a dict shows its first entry and how many more."""
+    if isinstance(value, dict) and value:
+        key, first = next(iter(value.items()))
+        more = f" (+{len(value) - 1})" if len(value) > 1 else ""
+        text = f"{key}={_fmt(first, width)}{more}"
+    elif isinstance(value, float):
         text = f"{value:.6g}"
     else:
         text = str(value) if value is not None else "-"
