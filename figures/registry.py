@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NON_FIGURE_MODULES = {"registry", "style"}
+FORMATS = ("png", "pdf", "svg")
 
 
 @dataclass(frozen=True)

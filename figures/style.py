@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-FORMATS = ("png", "pdf", "svg")
+from .registry import FORMATS  # noqa: E402,F401  (re-exported)
 
 plt.rcParams.update({
     "figure.dpi": 150, "savefig.dpi": 300, "savefig.bbox": "tight", "font.size": 9, "axes.titlesize": 9,

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from figures.registry import select
-from figures.style import FORMATS
+from figures.registry import FORMATS, select
 
 from ..output import dumps
 
