@@ -155,7 +155,7 @@ class DistancePower(Kernel):
     """k = r^alpha = |x - y|^alpha (Wang-Isola alignment with alpha = 2; CLOP 'euclidean', alpha = 1).
 
     At r = 0 with alpha < 2 the derivative is singular; the subgradient 0 is used there
-    (clop.md §2.3).
+    (clop.md §2.3).  For alpha >= 2 the formula is regular at r = 0 and is used as is.
     """
 
     alpha: float = 2.0
@@ -169,6 +169,8 @@ class DistancePower(Kernel):
 
     def deriv(self, s):
         x = sq_dist(s)
+        if self.alpha >= 2.0:  # x^{alpha/2 - 1} is regular at x = 0 (the derivative at r = 0 is -2 for alpha = 2)
+            return -self.alpha * x ** (self.alpha / 2.0 - 1.0)
         out = np.zeros_like(x)
         pos = x > 0
         out[pos] = -self.alpha * x[pos] ** (self.alpha / 2.0 - 1.0)

@@ -74,3 +74,20 @@ def test_figures_command_writes_files(capsys, tmp_path):
     assert code == 0
     files = [f for fig in payload["figures"] for f in fig["files"]]
     assert files and all((tmp_path / f.split("/")[-1]).stat().st_size > 1000 for f in files)
+
+
+def test_loss_command_torch_backend_equals_numpy(capsys, tmp_path):
+    """The torch path (blockwise, float64) gives the numpy reference value to round-off."""
+    pytest.importorskip("torch")
+    pts = np.random.default_rng(3).standard_normal((12, 5))
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+    np.save(tmp_path / "p.npy", pts)
+    np.save(tmp_path / "l.npy", labels)
+    base = ["loss", "--loss", "supcon", "--tau", "0.3", "--points", str(tmp_path / "p.npy"),
+            "--labels", str(tmp_path / "l.npy"), "--json"]
+    _, ref = run_json(capsys, base)
+    code, tor = run_json(capsys, base + ["--backend", "torch", "--block", "5"])
+    assert code == 0 and tor["torch"]["mode"] == "blockwise"
+    # 1e-10: the cross-check tolerance of the torch path (float64, different summation order)
+    assert tor["value"] == pytest.approx(ref["value"], rel=1e-10)
+    assert tor["grad_norm"] == pytest.approx(ref["grad_norm"], rel=1e-10)

@@ -30,8 +30,17 @@ def register(sub, groups) -> None:
     p.add_argument("--views", type=int, default=1,
                    help="views per instance for supervised losses (rows view-major: row = view * M + "
                    "instance); default 1")
-    p.add_argument("--backend", choices=("numpy",), default="numpy",
-                   help="numpy (float64 reference); the torch path adds 'torch'")
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="numpy (float64 reference) or torch (the torch path: --device, --dtype, --block, --mode; "
+                   "needs the optional dependency torch) (default numpy)")
+    p.add_argument("--device", default="cpu", help="torch backend: cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="torch backend: floating-point type (default float64)")
+    p.add_argument("--block", type=int, default=1024,
+                   help="torch backend: rows per panel of the blockwise evaluation, >= 1 (default 1024)")
+    p.add_argument("--mode", choices=("blockwise", "dense"), default="blockwise",
+                   help="torch backend: blockwise (streamed, memory O(N * block)) or dense (O(N^2)) "
+                   "(default blockwise)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
 
@@ -67,14 +76,32 @@ def run(args: argparse.Namespace) -> int:
         layout = Layout.from_row_labels(labels, args.views)
         classes = int(labels.max()) + 1
     opts = options_from_args(args, classes, dim)
-    loss = build_loss(args.loss, layout, dim, opts, clop_labels=clop_labels)
-    value, grad = loss.value_and_grad(pts)
+    torch_info = None
+    if args.backend == "torch":
+        try:
+            from solvers.torch_path import evaluate_torch, structured_torch_loss
+        except ModuleNotFoundError as exc:
+            raise ValueError(f"backend 'torch' needs the optional dependency torch ({exc}); "
+                             "pip install 'collapsekit[torch]' or use --backend numpy") from None
+        tloss = structured_torch_loss(args.loss, layout, dim, opts, clop_labels=clop_labels,
+                                      device=args.device, dtype=args.dtype)
+        res = evaluate_torch(tloss, pts, block=args.block, mode=args.mode)
+        value, grad, definition, torch_info = res.value, res.grad, tloss.describe(), res.summary()
+    else:
+        loss = build_loss(args.loss, layout, dim, opts, clop_labels=clop_labels)
+        value, grad = loss.value_and_grad(pts)
+        definition = loss.describe()
     payload = {
         "loss": args.loss, "value": value, "grad_norm": float(np.linalg.norm(grad)), "n_points": n, "dim": dim,
-        "backend": args.backend, "definition": loss.describe(), "seconds": time.perf_counter() - start,
+        "backend": args.backend, "definition": definition, "seconds": time.perf_counter() - start,
     }
+    if torch_info is not None:
+        payload["torch"] = torch_info
     if args.json:
         print(dumps(payload))
     else:
-        print(f"{args.loss}: value = {value:.12g}, |grad| = {payload['grad_norm']:.6g} ({n} points in R^{dim})")
+        where = ""
+        if torch_info is not None:
+            where = f", torch {torch_info['device']} {torch_info['dtype']} {torch_info['mode']}"
+        print(f"{args.loss}: value = {value:.12g}, |grad| = {payload['grad_norm']:.6g} ({n} points in R^{dim}{where})")
     return 0
