@@ -93,8 +93,12 @@ def _unit_rows(rows: object, name: str) -> np.ndarray:
 
 def protosupcon(labels: object, prototypes: object, copies: int, tau: float,
                 prototypes_as_anchors: bool = False, variant: str = "out",
-                reduction: str = "mean") -> LogSumExpLoss:
-    """SupCon on the batch enlarged by ``copies`` fixed copies of each (unit) prototype row."""
+                reduction: str = "mean", no_positive: str = "raise") -> LogSumExpLoss:
+    """SupCon on the batch enlarged by ``copies`` fixed copies of each (unit) prototype row.
+
+    Only a prototype anchor can lack a positive (P-anchor, n_w = 1, its class absent from the
+    batch); ``no_positive`` treats it as in :func:`supcon`.
+    """
     lab = check_labels(labels)
     protos = _unit_rows(prototypes, "prototypes")
     k = protos.shape[0]
@@ -106,7 +110,7 @@ def protosupcon(labels: object, prototypes: object, copies: int, tau: float,
     mult = np.concatenate([np.ones(lab.size), np.full(k, float(n_w))])
     anchors = np.concatenate([np.ones(lab.size), np.full(k, float(n_w) if prototypes_as_anchors else 0.0)])
     params = {"copies": n_w, "prototypes_as_anchors": bool(prototypes_as_anchors), "classes": k}
-    return _weighted_supcon(all_labels, mult, anchors, tau, variant, reduction, "raise", lab.size, protos,
+    return _weighted_supcon(all_labels, mult, anchors, tau, variant, reduction, no_positive, lab.size, protos,
                             "protosupcon", params)
 
 
