@@ -19,6 +19,13 @@ numerically safe forms: every exponential is shifted by the largest similarity (
 exponents are <= 0 and nothing overflows for tiny tau; thresholds use u = exp(-K/((K-1) tau));
 tau_max uses ``log1p``; beta* is found by Brent's method in w = 1 - beta (spec section 6.1).
 
+sympy is imported only by the derivation itself.  The Python source that ``sympy.lambdify``
+generates (plain arithmetic on ``math`` / ``numpy`` functions) is cached on disk, keyed by a hash
+of this module's source and the sympy version, so that later processes answer without importing
+sympy (section "On-disk cache of the generated code" below; ``$COLLAPSEKIT_CACHE``, default
+``~/.cache/collapsekit``; ``COLLAPSEKIT_NO_CACHE=1`` disables it).  The cached and the freshly
+lambdified functions are the same code: identical values.
+
 Every public result carries a ``provenance`` string with the spec's tags, e.g.
 ``"R5 [REC] [DER+NUM]"`` (spec section 0).  This module does not import :mod:`solvers`
 (layering rule, DESIGN.md): the explicit-coordinate cross-check lives in the tests.
@@ -26,18 +33,24 @@ Every public result carries a ``provenance`` string with the spec's tags, e.g.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import functools
+import hashlib
+import importlib
+import json
 import math
 import numbers
+import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sympy as sp
-from scipy.optimize import brentq
 
 __all__ = [
     "VARIANTS",
@@ -208,14 +221,54 @@ def _check_p(p: object, variant: str, *, required: bool) -> int:
 # --------------------------------------------------------------------------------------------
 # Symbolic derivation
 # --------------------------------------------------------------------------------------------
-_beta, _alpha, _tau = sp.symbols("beta alpha tau", positive=True)
-_K, _n, _p = sp.symbols("K n p", positive=True)
-_w, _u, _v, _r = sp.symbols("w u v r", positive=True)  # w = 1-beta, u = 1/r, v = 1-alpha
-_a, _b = sp.symbols("abar bbar", real=True)  # R10: mean other-view / same-class similarity
-_X, _eps = sp.symbols("X epsilon", positive=True)
-_m = sp.Symbol("m", real=True)  # log-sum-exp shift of the R10 objective
+# sympy and the symbols below are set by _load_sympy() on the first derivation: answering from
+# the on-disk cache of the generated code must not import sympy (~0.4 s).
+sp: Any = None
+_beta: Any = None
+_alpha: Any = None
+_tau: Any = None
+_K: Any = None
+_n: Any = None
+_p: Any = None
+_w: Any = None  # w = 1 - beta
+_u: Any = None  # u = 1/r = exp(-K/((K-1) tau))
+_v: Any = None  # v = 1 - alpha
+_r: Any = None
+_a: Any = None  # R10: mean other-view similarity abar
+_b: Any = None  # R10: mean same-class similarity bbar
+_X: Any = None
+_eps: Any = None
+_m: Any = None  # log-sum-exp shift of the R10 objective
 
 
+def _load_sympy() -> None:
+    """Import sympy and create the symbols of the derivation (once per process)."""
+    global sp, _beta, _alpha, _tau, _K, _n, _p, _w, _u, _v, _r, _a, _b, _X, _eps, _m
+    if sp is not None:
+        return
+    import sympy
+
+    _beta, _alpha, _tau = sympy.symbols("beta alpha tau", positive=True)
+    _K, _n, _p = sympy.symbols("K n p", positive=True)
+    _w, _u, _v, _r = sympy.symbols("w u v r", positive=True)
+    _a, _b = sympy.symbols("abar bbar", real=True)
+    _X, _eps = sympy.symbols("X epsilon", positive=True)
+    _m = sympy.Symbol("m", real=True)
+    sp = sympy  # last: a failure above leaves the module in its initial state
+
+
+def _symbolic(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: import sympy (and create the symbols) before running a derivation step."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _load_sympy()
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_symbolic
 def _basis_dot(x: tuple[Any, ...], y: tuple[Any, ...]) -> sp.Expr:
     """Inner products of the SSEM building blocks (spec section 4.1).
 
@@ -232,16 +285,19 @@ def _basis_dot(x: tuple[Any, ...], y: tuple[Any, ...]) -> sp.Expr:
     return sp.Integer(1) if x[2] == y[2] else -1 / (_n - 1)
 
 
+@_symbolic
 def _ssem_point(c: int, i: int) -> dict[tuple[Any, ...], sp.Expr]:
     """z_{c,i,a} = sqrt(beta) w_c + sqrt(1-beta) e_{c,i} (every view a), as basis coefficients."""
     return {("w", c): sp.sqrt(_beta), ("e", c, i): sp.sqrt(1 - _beta)}
 
 
+@_symbolic
 def _dot(x: dict[tuple[Any, ...], sp.Expr], y: dict[tuple[Any, ...], sp.Expr]) -> sp.Expr:
     """Bilinear expansion of x . y over the building blocks."""
     return sp.Add(*(cx * cy * _basis_dot(kx, ky) for kx, cx in x.items() for ky, cy in y.items()))
 
 
+@_symbolic
 def _exp_to_u(expr: sp.Expr) -> sp.Expr:
     """Rewrite every exp(arg) as u**k with u = exp(-K/((K-1) tau)); fails if arg is not k*log u."""
 
@@ -254,6 +310,7 @@ def _exp_to_u(expr: sp.Expr) -> sp.Expr:
     return expr.replace(sp.exp, repl)
 
 
+@_symbolic
 def _solve_linear(expr: sp.Expr, x: sp.Symbol) -> sp.Expr:
     """Solve expr(x) = 0 where the numerator of expr is affine in x (asserted)."""
     num = sp.expand(sp.numer(sp.together(expr)))
@@ -301,6 +358,7 @@ class SSEMDerivation:
     side_condition_at_root: sp.Expr | None = None  # the same with alpha eliminated by L' = 0
 
 
+@_symbolic
 def _symbols() -> dict[str, sp.Symbol]:
     return {
         "beta": _beta, "alpha": _alpha, "tau": _tau, "K": _K, "n": _n, "p": _p,
@@ -309,6 +367,7 @@ def _symbols() -> dict[str, sp.Symbol]:
 
 
 @functools.cache
+@_symbolic
 def _gram() -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
     """s0, s1, s2 from the construction; W and |mu|^2 from the class / global means (R1)."""
     anchor = _ssem_point(0, 0)
@@ -322,6 +381,7 @@ def _gram() -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
 
 
 @functools.cache
+@_symbolic
 def _loss(variant: str) -> tuple[sp.Expr, ...]:
     """Per-anchor loss of section 2 restricted to SSEM -> (c0, D, L, L_stable, dL, Dtilde)."""
     s0, s1, s2, _, _ = _gram()
@@ -342,6 +402,7 @@ def _loss(variant: str) -> tuple[sp.Expr, ...]:
     return c0, D, ell_raw, ell, dL, Dt
 
 
+@_symbolic
 def _G_self_excluded() -> tuple[sp.Expr, sp.Expr]:
     """R10 reduced objective G_se(abar, bbar) and cbar at its bound.
 
@@ -359,6 +420,7 @@ def _G_self_excluded() -> tuple[sp.Expr, sp.Expr]:
 
 
 @functools.cache
+@_symbolic
 def _threshold(variant: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """alpha* from L'(1) = 0 (R5): in tau, in u, and its tau -> 0 limit."""
     # at beta = 1 every shifted exponential is a power of u (s1 - 1 = 0, s2 - 1 = -K/(K-1))
@@ -369,6 +431,7 @@ def _threshold(variant: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 
 
 @functools.cache
+@_symbolic
 def _tau_bound(variant: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """R6: solve alpha*(r) = alpha for r = exp(K/((K-1) tau)); tau_max = K/((K-1) log r)."""
     a_star_r = sp.cancel(_threshold(variant)[1].subs(_u, 1 / _r))
@@ -378,6 +441,7 @@ def _tau_bound(variant: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 
 
 @functools.cache
+@_symbolic
 def _small_tau(variant: str) -> sp.Expr:
     """R8: leading order of L'(beta) = 0 as tau -> 0 with 1 - s1 = O(tau).
 
@@ -396,6 +460,7 @@ def _small_tau(variant: str) -> sp.Expr:
 
 
 @functools.cache
+@_symbolic
 def _r10() -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
     """R10: directional derivatives of G_se at collapse (1, 1) along the cone generators.
 
@@ -413,6 +478,7 @@ def _r10() -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
 
 
 @functools.cache
+@_symbolic
 def _side_condition() -> tuple[sp.Expr, sp.Expr]:
     """R10 regime-1 side condition and its value at any stationary point of L_SSEM.
 
@@ -432,6 +498,7 @@ def _side_condition() -> tuple[sp.Expr, sp.Expr]:
 
 
 @functools.cache
+@_symbolic
 def derivation(variant: str = "code") -> SSEMDerivation:
     """All sympy expressions for one variant (cached; a few tenths of a second on first call).
 
@@ -482,6 +549,7 @@ def derivation(variant: str = "code") -> SSEMDerivation:
     )
 
 
+@_symbolic
 def symbolic_summary(variant: str = "code", p: int | None = None) -> dict[str, str]:
     """The derived sympy expressions as strings, for reports.
 
@@ -545,68 +613,366 @@ class SSEMNumerics:
     dG_b: Callable[..., Any] | None = None
 
 
-_ARGS_W = (_w, _alpha, _tau, _K, _n, _p)
-_ARGS_U = (_u, _K, _n, _p)
+_VARIANT_FUNCTIONS = ("L_w", "dL_w", "alpha_star_u", "alpha_star_limit", "tau_max_x", "W_small_tau")
+#: the generated functions, in groups that are derived together and cached in one file each
+_GROUPS: dict[str, tuple[str, ...]] = {
+    "code": _VARIANT_FUNCTIONS,
+    "self-excluded": _VARIANT_FUNCTIONS,
+    "common": ("w_etf", "alpha_eff"),
+    "r10": ("alpha_split_u", "cbar", "G", "dG_a", "dG_b"),
+}
+
+
+@_symbolic
+def _lambdify_group(group: str) -> dict[str, Callable[..., Any]]:
+    """Derive one group's expressions with sympy and lambdify them (see :class:`SSEMNumerics`).
+
+    ``"code"`` / ``"self-excluded"``: L and L' at beta = 1 - w (R2, R4), alpha*(u) and its limit
+    (R5), x(v) of tau_max (R6), the small-tau W* (R8).  ``"common"``: w at s1 = s2 (the alpha = 1
+    root, section 4.4) and alpha_eff (section 2.6).  ``"r10"``: alpha_split(u), cbar and G_se with
+    its two partial derivatives (R10; the log-sum-exp shift m is an argument).
+    """
+    args_w = (_w, _alpha, _tau, _K, _n, _p)
+    args_u = (_u, _K, _n, _p)
+    if group in ("code", "self-excluded"):
+        _, _, _, L, dL, Dt = _loss(group)
+        at_w = {_beta: 1 - _w}
+        # L = log(Dtilde) + rest; the rest is O(w) once simplified (no 1/tau - s1/tau cancellation)
+        rest = sp.factor(sp.cancel(sp.expand(L.xreplace(at_w) - sp.log(Dt.xreplace(at_w)))))
+        if rest.has(sp.log):
+            raise ArithmeticError("L - log(Dtilde) still contains a logarithm")
+        _, a_u, a_lim = _threshold(group)
+        return {
+            "L_w": sp.lambdify(args_w, sp.log(Dt.xreplace(at_w)) + rest, "numpy"),
+            "dL_w": sp.lambdify(args_w, dL.xreplace(at_w), "math"),
+            "alpha_star_u": sp.lambdify(args_u, a_u, "math"),
+            "alpha_star_limit": sp.lambdify((_K, _n, _p), a_lim, "math"),
+            "tau_max_x": sp.lambdify((_v, _K, _n, _p), _tau_bound(group)[2], "math"),
+            "W_small_tau": sp.lambdify((_alpha, _tau, _n, _p), _small_tau(group), "math"),
+        }
+    if group == "common":
+        _, s1, s2, _, _ = _gram()
+        beta_etf = _solve_linear(s1 - s2, _beta)  # s1(beta) = s2(beta): the full ETF
+        # section 2.6: equal per-positive weights alpha/(p-1) = (1-alpha)/((n-1)p)
+        a_eff = _solve_linear(_alpha * (_n - 1) * _p - (1 - _alpha) * (_p - 1), _alpha)
+        return {
+            "w_etf": sp.lambdify((_K, _n), sp.factor(1 - beta_etf), "math"),
+            "alpha_eff": sp.lambdify((_n, _p), a_eff, "math"),
+        }
+    if group == "r10":
+        _, _, a_split_u, _ = _r10()
+        G, cbar = _G_self_excluded()
+        args = (_a, _b, _m, _alpha, _tau, _K, _n, _p)
+        out = {
+            "alpha_split_u": sp.lambdify(args_u, a_split_u, "math"),
+            "cbar": sp.lambdify((_a, _b, _K, _n, _p), cbar, "math"),
+        }
+        for name, expr in (("G", G), ("dG_a", sp.diff(G, _a)), ("dG_b", sp.diff(G, _b))):
+            out[name] = sp.lambdify(args, expr, "math")
+        return out
+    raise ValueError(f"group must be one of {sorted(_GROUPS)}; got {group!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# On-disk cache of the generated code
+# --------------------------------------------------------------------------------------------
+# One JSON file per group, ``ssem-numerics-<group>.json``, holding the source text that lambdify
+# generated for each function and, for every global name that text uses, the math / numpy /
+# builtins attribute it denotes.  A file is used only if its key (sha256 of the cache format,
+# this module's source and the sympy version) matches, its checksum matches, and every source
+# is a single ``def f(args): return <expression>`` built from arithmetic, numeric literals, the
+# arguments and those recorded names (checked on the syntax tree before compiling); anything else
+# (missing, truncated, corrupted, stale or foreign file) is ignored and regenerated.  Files are
+# written atomically (temporary file + os.replace), so concurrent processes never see half a file.
+_CACHE_FORMAT = 1
+_CACHE_MODULES = ("math", "numpy", "builtins")  # the only modules generated code may refer to
+_AST_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.FloorDiv, ast.USub, ast.UAdd)
+
+
+def _sympy_version() -> str:
+    """The installed sympy version, read without importing sympy (release.py, else metadata)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sympy")
+    if spec is not None and spec.origin:
+        release = Path(spec.origin).with_name("release.py")
+        try:
+            found = re.search(r"""__version__\s*=\s*["']([^"']+)["']""", release.read_text(encoding="utf-8"))
+        except OSError:
+            found = None
+        if found:
+            return found.group(1)
+    from importlib.metadata import version
+
+    return version("sympy")
 
 
 @functools.cache
+def _cache_key() -> str | None:
+    """sha256 of the cache format, this module's source and the sympy version (None: unavailable)."""
+    try:
+        source = Path(__file__).read_bytes()
+        sympy_version = _sympy_version()
+    except Exception:  # no readable source or no sympy metadata: run without the cache
+        return None
+    h = hashlib.sha256(f"collapsekit theory.ssem cache format {_CACHE_FORMAT}\n".encode())
+    h.update(source)
+    h.update(f"\nsympy {sympy_version}\n".encode())
+    return h.hexdigest()
+
+
+def _usable_dir(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+
+
+def _private_temp_dir() -> Path | None:
+    """``<tmp>/collapsekit-<uid>``, mode 0700; refused unless it is our own non-shared directory."""
+    import stat
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    path = Path(tempfile.gettempdir()) / f"collapsekit-{uid if uid is not None else 'cache'}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or (uid is not None and (st.st_uid != uid or st.st_mode & 0o022)):
+        return None
+    return path if os.access(path, os.W_OK | os.X_OK) else None
+
+
+def _cache_dir() -> Path | None:
+    """``$COLLAPSEKIT_CACHE``, else ``~/.cache/collapsekit``; a private temp dir if not writable.
+
+    ``None`` (no cache) when ``COLLAPSEKIT_NO_CACHE`` is set to anything but ``""`` / ``"0"``, or
+    when no directory is writable.
+    """
+    if os.environ.get("COLLAPSEKIT_NO_CACHE", "") not in ("", "0"):
+        return None
+    env = os.environ.get("COLLAPSEKIT_CACHE", "")
+    try:
+        path = Path(env).expanduser() if env else Path.home() / ".cache" / "collapsekit"
+    except RuntimeError:  # no home directory
+        path = None
+    if path is not None and _usable_dir(path):
+        return path
+    return _private_temp_dir()
+
+
+def _cache_path(group: str) -> Path | None:
+    """The cache file of one group, or ``None`` when caching is off or unavailable."""
+    directory = _cache_dir()
+    if directory is None or _cache_key() is None:
+        return None
+    return directory / f"ssem-numerics-{group}.json"
+
+
+def _checksum(functions: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(functions, sort_keys=True).encode()).hexdigest()
+
+
+def _check_generated(tree: ast.Module, namespace: dict[str, list[Any]]) -> ast.FunctionDef:
+    """Accept only ``def f(a, b, ...): return <arithmetic of a, b, numbers, namespace names>``."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
+        raise ValueError("expected exactly one function definition")
+    fn = tree.body[0]
+    a = fn.args
+    if fn.decorator_list or a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg or a.defaults:
+        raise ValueError("expected plain positional arguments")
+    if len(fn.body) != 1 or not isinstance(fn.body[0], ast.Return) or fn.body[0].value is None:
+        raise ValueError("expected a single return statement")
+    params = {arg.arg for arg in a.args}
+    modules = {name for name, (_, attr) in namespace.items() if attr is None}
+    for node in ast.walk(fn.body[0].value):
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load) or (node.id not in params and node.id not in namespace):
+                raise ValueError(f"unexpected name {node.id!r}")
+        elif isinstance(node, ast.Attribute):  # module.function, e.g. numpy.exp
+            if not (isinstance(node.value, ast.Name) and node.value.id in modules) or node.attr.startswith("_"):
+                raise ValueError("unexpected attribute access")
+        elif isinstance(node, ast.Call):
+            if node.keywords or not isinstance(node.func, (ast.Name, ast.Attribute)):
+                raise ValueError("unexpected call")
+        elif isinstance(node, ast.Constant):
+            if type(node.value) not in (int, float):
+                raise ValueError("unexpected constant")
+        elif not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Load, *_AST_OPERATORS)):
+            raise ValueError(f"unexpected syntax {type(node).__name__}")
+    return fn
+
+
+def _compile_entry(entry: dict[str, Any], label: str) -> Callable[..., Any]:
+    """Rebuild one cached function: check its source, resolve its names, compile it."""
+    source, namespace = entry["source"], entry["namespace"]
+    if not isinstance(source, str) or not isinstance(namespace, dict):
+        raise ValueError("malformed entry")
+    for name, ref in namespace.items():
+        if not (
+            isinstance(name, str)
+            and isinstance(ref, list)
+            and len(ref) == 2
+            and ref[0] in _CACHE_MODULES
+            and (ref[1] is None or (isinstance(ref[1], str) and not ref[1].startswith("_")))
+        ):
+            raise ValueError(f"malformed namespace entry {name!r}")
+    tree = ast.parse(source, mode="exec")
+    fn = _check_generated(tree, namespace)
+    env: dict[str, Any] = {"__builtins__": builtins}
+    for name, (module, attr) in namespace.items():
+        mod = importlib.import_module(module)
+        env[name] = mod if attr is None else getattr(mod, attr)
+    exec(compile(tree, f"<theory.ssem cached {label}>", "exec"), env)  # checked above: arithmetic only
+    return env[fn.name]
+
+
+def _locate(obj: Any, name: str) -> list[Any]:
+    """[module, attribute] (attribute None: the module itself) of a math / numpy / builtins object."""
+    mods = [importlib.import_module(m) for m in _CACHE_MODULES]
+    for mod in mods:
+        if obj is mod:
+            return [mod.__name__, None]
+        if not name.startswith("_") and getattr(mod, name, None) is obj:
+            return [mod.__name__, name]
+    for mod in mods:
+        for attr, value in vars(mod).items():
+            if value is obj and not attr.startswith("_"):
+                return [mod.__name__, attr]
+    raise ValueError(f"{name!r} is not a math / numpy / builtins object")
+
+
+def _serialise(func: Callable[..., Any], label: str) -> dict[str, Any]:
+    """The source of a lambdified function and the math/numpy names it uses; verified by rebuilding
+    it and comparing the code objects (same bytecode, constants and names: the same function)."""
+    import inspect
+
+    source = inspect.getsource(func)
+    tree = ast.parse(source, mode="exec")
+    params = {arg.arg for fn in tree.body if isinstance(fn, ast.FunctionDef) for arg in fn.args.args}
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id not in params}
+    namespace = {name: _locate(func.__globals__[name], name) for name in sorted(names)}
+    entry = {"source": source, "namespace": namespace}
+    rebuilt = _compile_entry(entry, label)
+    a, b = func.__code__, rebuilt.__code__
+    if (a.co_code, a.co_consts, a.co_names, a.co_varnames) != (b.co_code, b.co_consts, b.co_names, b.co_varnames):
+        raise ValueError(f"{label}: the cached source does not reproduce the lambdified function")
+    if any(rebuilt.__globals__[n] is not func.__globals__[n] for n in namespace):
+        raise ValueError(f"{label}: a name resolves to a different object")
+    return entry
+
+
+def _cache_load(path: Path, group: str) -> dict[str, Callable[..., Any]] | None:
+    """The group's functions from its cache file, or ``None`` if the file is absent or unusable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT or data.get("group") != group:
+            return None
+        if data.get("key") != _cache_key():
+            return None  # stale: another version of this module or of sympy
+        functions = data["functions"]
+        if data.get("checksum") != _checksum(functions) or sorted(functions) != sorted(_GROUPS[group]):
+            return None
+        return {name: _compile_entry(functions[name], f"{group}:{name}") for name in _GROUPS[group]}
+    except Exception:  # missing, unreadable or corrupted: any failure means "derive again"
+        return None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _cache_store(path: Path, group: str, funcs: dict[str, Callable[..., Any]]) -> bool:
+    """Write the group's generated code to ``path`` (atomically); False if it could not be cached."""
+    try:
+        functions = {name: _serialise(funcs[name], f"{group}:{name}") for name in _GROUPS[group]}
+        payload = {
+            "format": _CACHE_FORMAT,
+            "key": _cache_key(),
+            "group": group,
+            "module": __name__,
+            "sympy": sp.__version__,
+            "functions": functions,
+            "checksum": _checksum(functions),
+        }
+        _atomic_write(path, json.dumps(payload, indent=1, sort_keys=True))
+    except Exception:  # the cache is an optimisation: never fail a computation because of it
+        return False
+    return True
+
+
+@functools.cache
+def _numeric(group: str) -> dict[str, Callable[..., Any]]:
+    """One group's numeric functions: from the on-disk cache, else derived with sympy and cached."""
+    if group not in _GROUPS:
+        raise ValueError(f"group must be one of {sorted(_GROUPS)}; got {group!r}")
+    path = _cache_path(group)
+    if path is not None:
+        cached = _cache_load(path, group)
+        if cached is not None:
+            return cached
+    funcs = _lambdify_group(group)
+    if path is not None:
+        _cache_store(path, group, funcs)
+    return funcs
+
+
 def _num_threshold(variant: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    _, a_u, a_lim = _threshold(variant)
-    return sp.lambdify(_ARGS_U, a_u, "math"), sp.lambdify((_K, _n, _p), a_lim, "math")
+    g = _numeric(variant)
+    return g["alpha_star_u"], g["alpha_star_limit"]
 
 
-@functools.cache
 def _num_loss(variant: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    _, _, _, L, dL, Dt = _loss(variant)
-    at_w = {_beta: 1 - _w}
-    # L = log(Dtilde) + rest; the rest is O(w) once simplified (no 1/tau - s1/tau cancellation)
-    rest = sp.factor(sp.cancel(sp.expand(L.xreplace(at_w) - sp.log(Dt.xreplace(at_w)))))
-    if rest.has(sp.log):
-        raise ArithmeticError("L - log(Dtilde) still contains a logarithm")
-    L_num = sp.lambdify(_ARGS_W, sp.log(Dt.xreplace(at_w)) + rest, "numpy")
-    dL_num = sp.lambdify(_ARGS_W, dL.xreplace(at_w), "math")
-    return L_num, dL_num
+    g = _numeric(variant)
+    return g["L_w"], g["dL_w"]
 
 
-@functools.cache
 def _num_w_etf() -> Callable[..., Any]:
     """w = 1 - beta at s1(beta) = s2(beta), the alpha = 1 root (section 4.4: the full ETF)."""
-    _, s1, s2, _, _ = _gram()
-    beta_etf = _solve_linear(s1 - s2, _beta)
-    return sp.lambdify((_K, _n), sp.factor(1 - beta_etf), "math")
+    return _numeric("common")["w_etf"]
 
 
-@functools.cache
 def _num_tau(variant: str) -> Callable[..., Any]:
-    return sp.lambdify((_v, _K, _n, _p), _tau_bound(variant)[2], "math")
+    return _numeric(variant)["tau_max_x"]
 
 
-@functools.cache
 def _num_small_tau(variant: str) -> Callable[..., Any]:
-    return sp.lambdify((_alpha, _tau, _n, _p), _small_tau(variant), "math")
+    return _numeric(variant)["W_small_tau"]
 
 
 @functools.cache
 def _num_r10() -> tuple[Callable[..., Any], ...]:
     """alpha_split(u, K, n, p) and G_se, dG_se/dabar, dG_se/dbbar at (abar, bbar, alpha, tau, K, n, p)."""
-    _, _, a_split_u, _ = _r10()
-    G, cbar = _G_self_excluded()
-    args = (_a, _b, _m, _alpha, _tau, _K, _n, _p)
-    c_num = sp.lambdify((_a, _b, _K, _n, _p), cbar, "math")
-    raw = [sp.lambdify(args, e, "math") for e in (G, sp.diff(G, _a), sp.diff(G, _b))]
+    g = _numeric("r10")
+    c_num = g["cbar"]
 
     def shifted(f: Callable[..., Any]) -> Callable[..., float]:
-        def g(a: float, b: float, alpha: float, tau: float, K: int, n: int, p: int) -> float:
+        def h(a: float, b: float, alpha: float, tau: float, K: int, n: int, p: int) -> float:
             m = max(a, b, c_num(a, b, K, n, p))
             return f(a, b, m, alpha, tau, K, n, p)
 
-        return g
+        return h
 
-    return (sp.lambdify(_ARGS_U, a_split_u, "math"), *(shifted(f) for f in raw))
+    return (g["alpha_split_u"], *(shifted(g[name]) for name in ("G", "dG_a", "dG_b")))
 
 
 def numeric_functions(variant: str = "code") -> SSEMNumerics:
-    """The lambdified numeric functions of one variant (cached derivation + lambdify)."""
+    """The lambdified numeric functions of one variant (from the on-disk cache, else derived)."""
     v = _check_variant(variant)
     L_w, dL_w = _num_loss(v)
     a_u, a_lim = _num_threshold(v)
@@ -761,13 +1127,7 @@ def alpha_eff_supcon(n: int, p: int) -> TaggedFloat:
     """
     n = _check_int(n, "n", 2)
     p = _check_int(p, "p", 1)
-    return TaggedFloat(float(_alpha_eff_num()(n, p)), PROV_ALPHA_EFF)
-
-
-@functools.cache
-def _alpha_eff_num() -> Callable[..., Any]:
-    a_eff = _solve_linear(_alpha * (_n - 1) * _p - (1 - _alpha) * (_p - 1), _alpha)
-    return sp.lambdify((_n, _p), a_eff, "math")
+    return TaggedFloat(float(_numeric("common")["alpha_eff"](n, p)), PROV_ALPHA_EFF)
 
 
 def alpha_split(K: int, n: int, p: int, tau: float) -> TaggedFloat:
@@ -858,6 +1218,8 @@ def reduced_self_excluded_minimum(alpha: float, tau: float, K: int, n: int, p: i
     along the active b-constraint (envelope theorem).  Returns abar, bbar, L (the minimum) and
     W = 1 - (1 + (p-1) abar + (n-1) p bbar)/(np).  Provenance: R10 ``[DER+NUM] [DER+SDP]``.
     """
+    from scipy.optimize import brentq  # lazy: ~0.3 s to import, not needed for the thresholds
+
     alpha, tau = _check_alpha(alpha), _check_tau(tau)
     K, n = _check_Kn(K, n)
     p = _check_int(p, "p", 2)
@@ -903,6 +1265,8 @@ def beta_star(alpha: float, tau: float, K: int, n: int, p: int = 2, variant: str
     (:attr:`SSEMDerivation.side_condition_at_root`).
     Provenance: R2-R5 ``[REC] [DER+NUM]`` (+ R10 tags for the self-excluded variant).
     """
+    from scipy.optimize import brentq  # lazy: ~0.3 s to import, not needed for the thresholds
+
     v = _check_variant(variant)
     alpha, tau = _check_alpha(alpha), _check_tau(tau)
     K, n = _check_Kn(K, n)

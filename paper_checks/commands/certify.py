@@ -12,15 +12,17 @@ import argparse
 import sys
 import time
 
-from tqdm import tqdm
-
 from solvers.layout import Layout
 from solvers.loss_registry import ENERGIES, SELF_SUPERVISED, build_loss
-from solvers.sphere_solver import STRATEGIES
 from solvers.validation import check_class_sizes, check_int
 
 from ..loss_options import add_loss_arguments, options_from_args
 from ..output import dumps
+from .solve import STRATEGIES
+
+# = solvers.certificates.SOLVERS, written out so that --help does not import cvxpy
+# (equality asserted in tests/test_cli_startup.py)
+SOLVERS = ("auto", "clarabel", "scs")
 
 VIEWS_TWO = SELF_SUPERVISED + ("supcl",)
 
@@ -56,7 +58,7 @@ def register(sub, groups) -> None:
                    "the local solve); e.g. KCL via dhel_kcl.md T2")
     s.add_argument("--nonnegative", action="store_true",
                    help="non-negative features (UFM+): G >= 0 entrywise in the relaxation, points >= 0 locally")
-    s.add_argument("--solver", choices=("auto", "clarabel", "scs"), default="auto",  # = solvers.certificates.SOLVERS
+    s.add_argument("--solver", choices=SOLVERS, default="auto",
                    help="conic solver: clarabel, scs, or auto = clarabel then scs as fallback (default auto)")
     s.add_argument("--rank-tol", type=float, default=1e-5,
                    help="eigenvalues of G above this count towards its rank, > 0 (default 1e-5)")
@@ -114,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     layout, classes, desc = batch_layout(args)
     opts = options_from_args(args, classes, dim)
     loss = build_loss(args.loss, layout, dim, opts)
+    from tqdm import tqdm  # lazy: only a command that runs shows a bar
+
     bar = tqdm(total=restarts, desc="local solves", unit="start", file=sys.stderr,
                disable=args.json or not sys.stderr.isatty())
 

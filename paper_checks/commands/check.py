@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tqdm import tqdm
-
 from ..output import dumps
 from ..registry import RunSummary, papers, run_one, select
 from ..report import table, write_json, write_markdown
@@ -46,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{r['id']:<14} {r['paper']:<12} {r['method']:<12} {r['provenance']:<15} {r['statement']}")
         return 0
     summary = RunSummary()
+    from tqdm import tqdm  # lazy: only a command that runs shows a bar
+
     bar = tqdm(chosen, desc="checks", unit="check", disable=json_stdout or not sys.stderr.isatty(), file=sys.stderr)
     for chk in bar:
         bar.set_postfix_str(chk.id)

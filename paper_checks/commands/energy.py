@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import time
 
-from solvers.energy_search import KERNELS, PairEnergy, energy_problem, make_kernel, simplex_energy, warm_exponent
 from solvers.kernels import Riesz
 from solvers.validation import check_int, check_positive
 
@@ -20,6 +19,9 @@ from ..reference_data import read_table, thomson_table
 from .solve import _add_solver_arguments, run_solver, save_npz
 
 THOMSON_TOL = 1e-8  # anchors.md §2.3 comparison rule
+# = solvers.energy_search.KERNELS, written out so that building the parser does not import
+# scipy.optimize (equality asserted in tests/test_cli_startup.py)
+KERNELS = ("riesz", "log", "gaussian")
 
 
 def register(sub, groups) -> None:
@@ -94,12 +96,16 @@ def references(kernel: str, n: int, dim: int, s: float | None, t: float | None, 
                    reference_tolerance=tol, matches_reference=abs(energy - value) <= tol,
                    below_reference=energy < value - tol)
     if n <= dim + 1:
+        from solvers.energy_search import simplex_energy  # lazy: scipy.optimize
+
         value = simplex_energy(kernel, n, s, t)
         out.update(simplex_energy=value, simplex_gap=energy - value)
     return out
 
 
 def run(args: argparse.Namespace) -> int:
+    from solvers.energy_search import PairEnergy, energy_problem, make_kernel, warm_exponent  # lazy: scipy.optimize
+
     start = time.perf_counter()
     n = check_int(args.n, "n", 2)
     dim = check_int(args.dim, "dim", 2)

@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
-from figures.registry import FORMATS, select
-
 from ..output import dumps
+
+# = figures.registry.FORMATS, written out so that building the parser imports no figures module
+# (equality asserted in tests/test_cli_startup.py)
+FORMATS = ("png", "pdf", "svg")
 
 
 def register(sub, groups) -> None:
@@ -30,6 +30,8 @@ def register(sub, groups) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from figures.registry import select  # lazy: discovers the figure modules (matplotlib)
+
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out)
     written = []
+    from tqdm import tqdm  # lazy: only a command that runs shows a bar
+
     for fig in tqdm(figs, desc="figures", disable=args.json or not sys.stderr.isatty(), file=sys.stderr):
         start = time.perf_counter()
         paths = fig.func(out, formats, args.quick)

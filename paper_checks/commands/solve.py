@@ -14,20 +14,24 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
 from solvers.layout import Layout
 from solvers.loss_registry import ENERGIES, SELF_SUPERVISED, build_loss
-from solvers.metrics import class_mean_cosines, effective_rank, variances
-from solvers.sphere_solver import STRATEGIES, SphereProblem, SphereResult, solve
 from solvers.validation import check_int
 
 from ..loss_options import add_loss_arguments, options_from_args
 from ..output import dumps, to_jsonable
 
+if TYPE_CHECKING:
+    from solvers.sphere_solver import SphereProblem, SphereResult
+
 ERANK_CONVENTION = "covariance"
+# = solvers.sphere_solver.STRATEGIES, written out so that building the parser does not import
+# scipy.optimize (equality asserted in tests/test_cli_startup.py)
+STRATEGIES = ("multistart", "basinhopping", "warm")
 
 
 def register(sub, groups) -> None:
@@ -157,6 +161,8 @@ def min_view_cosine(points: np.ndarray, views: int) -> float | None:
 
 def collapse_metrics(points: np.ndarray, labels: np.ndarray | None, views: int) -> dict:
     """within/between/total variance (size weights, T = W + B), class-mean cosines, effective rank."""
+    from solvers.metrics import class_mean_cosines, effective_rank, variances  # lazy: scipy.linalg/spatial
+
     out: dict = {"min_view_cosine": min_view_cosine(points, views)}
     lab = np.arange(points.shape[0]) if labels is None else labels
     w, b, t = variances(points, lab)
@@ -179,6 +185,8 @@ def collapse_metrics(points: np.ndarray, labels: np.ndarray | None, views: int) 
 # ----------------------------------------------------------------------------------------------
 def progress_bar(total: int, enabled: bool, desc: str):
     """A tqdm bar on stderr (only on a terminal and when enabled) and its progress callback."""
+    from tqdm import tqdm  # lazy: only a command that runs shows a bar
+
     bar = tqdm(total=total, desc=desc, unit="restart", file=sys.stderr,
                disable=not (enabled and sys.stderr.isatty()))
 
@@ -190,6 +198,8 @@ def progress_bar(total: int, enabled: bool, desc: str):
 
 
 def run_solver(problem: SphereProblem, args: argparse.Namespace, desc: str, **extra) -> SphereResult:
+    from solvers.sphere_solver import solve  # lazy: scipy.optimize
+
     bar, update = progress_bar(args.restarts, not args.json, desc)
     try:
         return solve(problem, strategy=args.strategy, restarts=args.restarts, seed=args.seed,
@@ -209,6 +219,8 @@ def save_npz(path: str, result: SphereResult, payload: dict, labels: np.ndarray 
 
 
 def run(args: argparse.Namespace) -> int:
+    from solvers.sphere_solver import SphereProblem  # lazy: scipy.optimize
+
     start = time.perf_counter()
     check_int(args.dim, "dim", 1)
     batch = build_batch(args)

@@ -8,20 +8,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from solvers.sweeps import (
-    EXPERIMENTS,
-    SweepInterrupted,
-    compact,
-    default_store,
-    get_experiment,
-    load_experiments,
-    parse_grid,
-    parse_seeds,
-    plan,
-    read_store,
-    run_sweep,
-)
-
 from ..output import dumps
 
 
@@ -96,6 +82,8 @@ def _sigterm_as_interrupt():
 
 
 def _list(args: argparse.Namespace) -> int:
+    from solvers.sweeps import EXPERIMENTS, get_experiment, load_experiments  # lazy: experiment registry
+
     if args.name:
         info = get_experiment(args.name, args.module).describe()
         if args.json:
@@ -121,6 +109,18 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from solvers.sweeps import (  # lazy: the sweep engine and its experiment registry
+        SweepInterrupted,
+        compact,
+        default_store,
+        get_experiment,
+        parse_grid,
+        parse_seeds,
+        plan,
+        read_store,
+        run_sweep,
+    )
+
     if args.name is None and args.grid and "=" not in args.grid[-1]:
         args.name = args.grid.pop()  # "sweep --grid K=2 NAME": --grid took NAME as a value
     if args.list:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from theory.clop import LR_LOSSES, REDUCTIONS, lr_bound
-
 from ..output import dumps
+
+# = theory.clop.LR_LOSSES and theory.clop.REDUCTIONS, written out so that building the parser does
+# not import sympy (equality asserted in tests/test_cli_startup.py)
+LR_LOSSES = ("infonce", "supcon")
+REDUCTIONS = ("sum", "mean")
 
 
 def _real(text: str) -> float:
@@ -51,6 +54,8 @@ def register(sub, groups) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from theory.clop import lr_bound  # lazy: sympy
+
     out = lr_bound(args.loss, args.tau, args.batch, args.norm, args.reduction, args.classes)
     if args.json:
         print(dumps(out))

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import math
 
-from theory import asymptotics as asy
-
 from ..output import dumps
+
+# = theory.asymptotics.KCL_KERNELS, written out so that building the parser does not import sympy
+# (equality asserted in tests/test_cli_startup.py)
+KCL_KERNELS = ("gaussian", "log", "imq", "riesz")
 
 
 def register(sub, groups) -> None:
@@ -31,7 +33,7 @@ def register(sub, groups) -> None:
                    help="Wang-Isola scale t > 0 (uniformity_t2 always uses t = 2) and KCL kernel parameter "
                    "(gaussian/log: t > 0; imq: c = t > 0; riesz: s = t with -2 < t < 0)")
     p.add_argument("--gamma", type=float, default=16.0, help="KCL energy weight gamma > 0")
-    p.add_argument("--kernel", choices=asy.KCL_KERNELS, default="gaussian", help="KCL kernel")
+    p.add_argument("--kernel", choices=KCL_KERNELS, default="gaussian", help="KCL kernel")
     p.add_argument("--kcl-form", choices=("code", "paper"), default="code", help="KCL normalisation")
     p.add_argument("--instances", type=int, default=None,
                    help="batch size M >= 2: add the log-normalisers and delta-method expectations (T7)")
@@ -40,6 +42,8 @@ def register(sub, groups) -> None:
 
 
 def compute(args: argparse.Namespace) -> dict:
+    from theory import asymptotics as asy  # lazy: sympy
+
     d, tau, t = args.dim, args.tau, args.t
     if not isinstance(d, int) or d < 2:
         raise ValueError(f"dim must be an integer >= 2; got {d!r}")
