@@ -91,3 +91,23 @@ def test_loss_command_torch_backend_equals_numpy(capsys, tmp_path):
     # 1e-10: the cross-check tolerance of the torch path (float64, different summation order)
     assert tor["value"] == pytest.approx(ref["value"], rel=1e-10)
     assert tor["grad_norm"] == pytest.approx(ref["grad_norm"], rel=1e-10)
+
+
+def test_solve_with_minibatches(capsys):
+    """`solve --batches`: the objective is the sum over batches of SupCon summed over anchors.
+
+    With the single full batch it is N times the closed form of anchors.md §8.2 at the collapsed
+    simplex, Kini's binding condition holds, and the classes collapse (prototypes.md T1/T3)."""
+    code, payload = run_json(capsys, ["solve", "--loss", "supcon", "--class-sizes", "3,3", "--dim", "3",
+                                      "--tau", "0.5", "--batches", "full", "--restarts", "2", "--json"])
+    assert code == 0
+    # N = 6 anchors, C = 2 classes of m = 3: 6 log(m - 1 + (C - 1) m e^{-C/(tau (C - 1))})
+    expected = 6 * math.log(2 + 3 * math.exp(-4.0))
+    # optimiser stopping rule: Riemannian gradient < 1e-10, so the value is exact to ~1e-12
+    assert payload["loss"] == pytest.approx(expected, rel=1e-10)
+    assert payload["minibatch"]["binding_condition"] is True
+    assert payload["within_var"] < 1e-12
+    # pairs of one sample per class have no positive: such batches are reported as empty
+    code, payload = run_json(capsys, ["solve", "--loss", "supcon", "--class-sizes", "3,3", "--dim", "3",
+                                      "--tau", "0.5", "--batches", "random:2x3", "--restarts", "2", "--json"])
+    assert code == 0 and payload["minibatch"]["batches"] == 9

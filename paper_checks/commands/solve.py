@@ -62,6 +62,14 @@ def register(sub, groups) -> None:
                    help="self-supervised losses: M >= 1 two-view instances; energies: N >= 2 points (no default)")
     g.add_argument("--dim", type=int, required=True,
                    help="ambient dimension d >= 1, points on S^{d-1} (required, no default)")
+    g.add_argument("--batches", default=None, metavar="full|random:b[xR][:bind]|FILE.json",
+                   help="supcon, supcon-in, protosupcon (one view): minimise the sum over a family of mini-batches "
+                   "of the loss summed over anchors with a positive, prototypes appended to every batch "
+                   "(prototypes.md §1.1, §1.3). 'random:b' = one seeded (--seed) random partition of the rows into "
+                   "batches of b >= 1, 'random:bxR' = the union of R >= 1 partitions, ':bind' adds the first example "
+                   "of each class to every batch (Kini's batch-binding), 'full' = one batch, FILE.json = a list of "
+                   "row-index lists (or {\"batches\": [...]}); rows are class-major (default: off, the loss as "
+                   "registered, mean over anchors, one full batch)")
     _add_solver_arguments(p)
     p.add_argument("--nonnegative", action="store_true",
                    help="entry-wise non-negative features (UFM+ / ReLU model; z = u*u/|u*u|); default off")
@@ -180,6 +188,49 @@ def collapse_metrics(points: np.ndarray, labels: np.ndarray | None, views: int) 
     return out
 
 
+def prototype_metrics(points: np.ndarray, labels: np.ndarray, prototypes: np.ndarray | None) -> dict:
+    """Delta_ETF, Delta_OF (uncentred class means), Delta_W (to the prototypes' Gram) and NC1
+    (Kini's convention), prototypes.md §1.4; ``None`` where undefined (a zero class mean)."""
+    from solvers.metrics import class_mean_gram_distance, nc1  # lazy: scipy
+
+    out: dict = {"delta_etf": None, "delta_of": None, "delta_w": None, "nc1": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            out["delta_etf"] = class_mean_gram_distance(points, labels, "etf")
+            out["delta_of"] = class_mean_gram_distance(points, labels, "of")
+            if prototypes is not None:
+                w = prototypes / np.linalg.norm(prototypes, axis=1, keepdims=True)
+                out["delta_w"] = class_mean_gram_distance(points, labels, w @ w.T)
+            out["nc1"] = nc1(points, labels)
+        except ValueError as exc:
+            out["prototype_metrics_note"] = str(exc)
+    return out
+
+
+def minibatch_loss(args: argparse.Namespace, batch: Batch, loss) -> tuple:
+    """The --batches objective (solvers.minibatch.batched_loss) and a JSON summary of the family."""
+    from solvers.minibatch import batched_loss, batches_from_spec  # lazy: scipy.sparse
+    from theory.prototypes import binding_report  # lazy: sympy
+
+    if args.loss not in ("supcon", "supcon-in", "protosupcon"):
+        raise ValueError(f"batches applies to supcon, supcon-in and protosupcon; got loss {args.loss!r}")
+    if batch.views != 1:
+        raise ValueError(f"batches needs views = 1 (one row per example); got views = {batch.views}")
+    fam = batches_from_spec(args.batches, batch.labels, args.seed)
+    protos = loss.fixed if args.loss == "protosupcon" else None
+    copies = args.prototype_copies if args.loss == "protosupcon" else 0
+    variant = "in" if args.loss == "supcon-in" else "out"
+    out = batched_loss(batch.labels, fam, args.tau, protos, copies, args.prototypes_as_anchors, variant)
+    rep = binding_report(fam, batch.labels)
+    summary = {"spec": args.batches, "batches": len(fam), "batch_sizes": sorted({int(b.size) for b in fam}),
+               "empty_batches": out.describe().get("empty_batches", 0),
+               "reduction": "sum over batches of the loss summed over anchors with a positive",
+               "binding_condition": rep.unique, "unrelated_class_pairs": [list(p) for p in rep.unrelated],
+               "within_class_connected": rep.within_connected}
+    return out, summary
+
+
 # ----------------------------------------------------------------------------------------------
 # running
 # ----------------------------------------------------------------------------------------------
@@ -226,6 +277,10 @@ def run(args: argparse.Namespace) -> int:
     batch = build_batch(args)
     opts = options_from_args(args, batch.classes, args.dim)
     loss = build_loss(args.loss, batch.layout, args.dim, opts, clop_labels=batch.clop_labels)
+    protos = loss.fixed if args.loss in ("protosupcon", "ce-fixed") else None
+    minibatch = None
+    if args.batches is not None:
+        loss, minibatch = minibatch_loss(args, batch, loss)
     problem = SphereProblem(loss, args.dim, batch.views, args.tied_views, args.nonnegative)
     result = run_solver(problem, args, args.loss)
     payload = {
@@ -240,11 +295,21 @@ def run(args: argparse.Namespace) -> int:
         "tied_views": args.tied_views, "nonnegative": args.nonnegative, "seed": args.seed,
         "solver_seconds": result.seconds,
     }
+    if minibatch is not None:
+        payload["minibatch"] = minibatch
+    if batch.kind == "supervised" and batch.classes >= 2:
+        payload.update(prototype_metrics(result.points, batch.labels, protos))
     payload["seconds"] = time.perf_counter() - start
     if args.save:
         save_npz(args.save, result, payload, batch.labels)
     print(dumps(payload) if args.json else summary_text(payload))
     return 0
+
+
+def _minibatch_text(m: dict) -> str:
+    state = "holds" if m["binding_condition"] else "fails"
+    return (f"  mini-batches ({m['spec']}): {m['batches']} batches of sizes {m['batch_sizes']}; Kini's uniqueness "
+            f"condition {state}")
 
 
 def _fmt(v: float | None, spec: str = ".4g") -> str:
@@ -265,4 +330,7 @@ def summary_text(p: dict) -> str:
         f"  variance within {p['within_var']:.3g}, between {p['between_var']:.6g}, total {p['total_var']:.6g}",
         f"  class-mean cosines: {cos_txt}; effective rank {p['effective_rank']:.4f} "
         f"({p['effective_rank_convention']}); min view cosine {_fmt(p['min_view_cosine'], '.6g')}",
+        *([f"  Delta_ETF {_fmt(p['delta_etf'], '.6g')}, Delta_OF {_fmt(p['delta_of'], '.6g')}, "
+           f"Delta_W {_fmt(p['delta_w'], '.6g')}, NC1 {_fmt(p['nc1'], '.3g')}"] if "delta_etf" in p else []),
+        *([_minibatch_text(p["minibatch"])] if p.get("minibatch") else []),
     ])
