@@ -32,4 +32,5 @@ def simplex_closed_forms(out_dir: Path, formats: tuple[str, ...], quick: bool) -
     axes[0, 0].set(xscale="log", yscale="log", xlabel=r"temperature $\tau$", ylabel="NT-Xent at simplex")
     axes[0, 1].set(xscale="log", xlabel=r"temperature $\tau$", ylabel="DCL at simplex")
     axes[0, 0].legend()
+    fig.tight_layout()
     return save(fig, out_dir, "anchors_simplex_closed_forms", formats)
