@@ -4,12 +4,12 @@ Every grid runs through the sweep engine (:mod:`solvers.sweeps`): the experiment
 ``proto-limit`` and ``proto-preset`` of :mod:`solvers.minibatch_experiments`, stored under
 ``OUT_DIR/sweeps/*.jsonl``, so a second call redraws from the store without solving again.
 
-- ``prototypes-delta-vs-copies``: Delta(G_M, G_W) against n_w for ETF, OF and block prototypes under
+- ``prototypes_delta_vs_copies``: Delta(G_M, G_W) against n_w for ETF, OF and block prototypes under
   P-passive and P-anchor (class sizes [10, 10, 2, 2], tau = 0.5, d = 8), with the n_w = 0 value and
   the n_w -> infinity limit (per-class limit minimisers, T4) as horizontal lines.
-- ``prototypes-gram-heatmaps``: the learnt class-mean Gram G_M (cosines) next to the prototype Gram
+- ``prototypes_gram_heatmaps``: the learnt class-mean Gram G_M (cosines) next to the prototype Gram
   G_W for the settings of §4 C6, C7, C8, C11.
-- ``prototypes-minibatch``: Delta_ETF against n_w K / b for mini-batches of b in {8, 16, 24, 48}
+- ``prototypes_minibatch``: Delta_ETF against n_w K / b for mini-batches of b in {8, 16, 24, 48}
   (union of 5 random partitions; b = 48 is the full batch), ETF prototypes, P-anchor, tau = 0.1,
   class sizes [20, 20, 4, 4] (§4 C12).
 """
@@ -43,7 +43,7 @@ def _cosines(g: np.ndarray) -> np.ndarray:
 GEOMETRIES = {"etf": "simplex ETF", "of": "orthogonal frame", "block": "block (0.6 / 0)"}
 
 
-@figure("prototypes-delta-vs-copies", PAPER, "Delta(G_M, G_W) against the number of prototype copies n_w for ETF, OF "
+@figure("prototypes_delta_vs_copies", PAPER, "Delta(G_M, G_W) against the number of prototype copies n_w for ETF, OF "
         "and block prototypes, P-passive and P-anchor, with the n_w -> infinity limit (prototypes.md T4, §4 C6-C11)")
 def delta_vs_copies(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[Path]:
     geos = ("etf", "of") if quick else ("etf", "of", "block")
@@ -86,7 +86,7 @@ def delta_vs_copies(out_dir: Path, formats: tuple[str, ...], quick: bool) -> lis
     shown_sizes = sizes.replace("-", ", ")
     fig.suptitle(f"SCL+P, UFM, n = [{shown_sizes}], tau = {tau}, d = 8 (values < {floor:g} drawn at {floor:g})",
                  fontsize=8, y=1.04)
-    return save(fig, out_dir, "prototypes-delta-vs-copies", formats)
+    return save(fig, out_dir, "prototypes_delta_vs_copies", formats)
 
 
 HEATMAP_TITLES = {
@@ -100,7 +100,7 @@ HEATMAP_TITLES = {
 }
 
 
-@figure("prototypes-gram-heatmaps", PAPER, "Heat-maps of the learnt class-mean Gram (cosines) next to the prototype "
+@figure("prototypes_gram_heatmaps", PAPER, "Heat-maps of the learnt class-mean Gram (cosines) next to the prototype "
         "Gram for ETF, OF (UFM and UFM+) and block prototypes (prototypes.md §4 C6-C8, C11)")
 def gram_heatmaps(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[Path]:
     settings = (["etf-imbalanced-anchor", "of-passive", "of-nonneg", "block-anchor"] if quick
@@ -131,10 +131,10 @@ def gram_heatmaps(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[
     for j in range(2):
         axes[-1][j].set_xlabel("class", fontsize=6)
     fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.4, pad=0.08, label="cosine")
-    return save(fig, out_dir, "prototypes-gram-heatmaps", formats)
+    return save(fig, out_dir, "prototypes_gram_heatmaps", formats)
 
 
-@figure("prototypes-minibatch", PAPER, "Delta_ETF against n_w K / b for mini-batches (ETF prototypes, P-anchor, "
+@figure("prototypes_minibatch", PAPER, "Delta_ETF against n_w K / b for mini-batches (ETF prototypes, P-anchor, "
         "tau = 0.1, n = [20, 20, 4, 4], union of 5 random partitions; prototypes.md §4 C12)")
 def minibatch(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[Path]:
     sizes_b = {8: "random:8x5", 16: "random:16x5", 48: "full"} if quick else {
@@ -167,4 +167,4 @@ def minibatch(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[Path
     ax0.set_xlabel("batch size b")
     ax0.set_ylabel("Delta_ETF")
     ax0.set_title("without prototypes (n_w = 0)")
-    return save(fig, out_dir, "prototypes-minibatch", formats)
+    return save(fig, out_dir, "prototypes_minibatch", formats)
