@@ -15,12 +15,15 @@ import numpy as np
 from matplotlib.ticker import NullFormatter
 from scipy.special import logsumexp
 
-from solvers.asymptotic_minimise import batch_configuration_metrics, convergence_study, minimise_asymptotic
-from solvers.losses import dcl, dhel, infonce, kcl, simclr
+from solvers.asymptotic_minimise import convergence_study, minimise_asymptotic
+from solvers.dhel_kcl_experiments import FAMILY as BATCH_FAMILY
+from solvers.dhel_kcl_experiments import KCL_T
+from solvers.losses import dcl, dhel, infonce, simclr
 from solvers.metrics import rankme, uniformity, w1_uniformity
 from solvers.sphere_law import sample as law_sample
 from solvers.sphere_law import uniform_points
 from solvers.sphere_solver import minimize_loss
+from solvers.sweeps import sweep_records
 from theory import asymptotics as asy
 from theory import simplex_closed_forms as scf
 
@@ -28,9 +31,6 @@ from .registry import figure
 from .style import new_figure, save
 
 PAPER = "dhel_kcl"
-FAMILY = {"InfoNCE": lambda m, tau: infonce(m, tau), "SimCLR": lambda m, tau: simclr(m, tau),
-          "DCL": lambda m, tau: dcl(m, tau, symmetric=False), "DHEL": lambda m, tau: dhel(m, tau, "paper")}
-KCL_T = {0.05: 8.0, 0.1: 4.0, 0.2: 2.0, 0.5: 1.0, 1.0: 0.5}  # F1: the KCL t grid, paired with the tau grid
 
 
 def _raw(out_dir: Path, name: str, payload: dict) -> Path:
@@ -47,14 +47,14 @@ def robustness(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[Pat
     d = 16
     sizes = (8, 32) if quick else (8, 32, 64)
     taus = (0.1, 0.5) if quick else (0.05, 0.1, 0.2, 0.5, 1.0)
-    names = [*FAMILY, "KCL"]
+    names = list(BATCH_FAMILY)
     grid = {n: {"erank": np.zeros((len(sizes), len(taus))), "w1": np.zeros((len(sizes), len(taus)))} for n in names}
-    for i, m in enumerate(sizes):
-        for j, tau in enumerate(taus):
-            for name in names:
-                loss = kcl(m, "gaussian", KCL_T[tau], 16.0) if name == "KCL" else FAMILY[name](m, tau)
-                r = batch_configuration_metrics(loss, m, d, seed=m, max_iter=300)
-                grid[name]["erank"][i, j], grid[name]["w1"][i, j] = r["erank"], r["w1"]
+    recs = sweep_records("dhel-kcl-batch", {"loss": names, "M": list(sizes), "tau": list(taus), "dim": [d]}, [0],
+                         store=out_dir / "dhel_kcl_robustness.jsonl")
+    for rec in recs:
+        p, r = rec["params"], rec["result"]
+        i, j = sizes.index(p["M"]), taus.index(p["tau"])
+        grid[p["loss"]]["erank"][i, j], grid[p["loss"]]["w1"][i, j] = r["erank"], r["w1"]
     fig, axes = new_figure(len(names), width=2.3, height=2.1)
     fig2, axes2 = new_figure(len(names), width=2.3, height=2.1)
     for k, name in enumerate(names):
@@ -81,11 +81,12 @@ def robustness(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[Pat
 def erank_vs_dim(out_dir: Path, formats: tuple[str, ...], quick: bool) -> list[Path]:
     m = 32 if quick else 64
     dims = (4, 8, 16) if quick else (4, 8, 16, 32, 64)
-    rows = {name: [] for name in ("SimCLR", "DCL", "DHEL", "KCL")}
-    for d in dims:
-        for name in rows:
-            loss = kcl(m, "gaussian", 2.0, 16.0) if name == "KCL" else FAMILY[name](m, 0.2)
-            rows[name].append(batch_configuration_metrics(loss, m, d, seed=d, max_iter=300)["erank"])
+    rows = {name: [0.0] * len(dims) for name in ("SimCLR", "DCL", "DHEL", "KCL")}
+    # tau = 0.2 pairs with the KCL scale t = KCL_T[0.2] = 2
+    recs = sweep_records("dhel-kcl-batch", {"loss": list(rows), "M": [m], "tau": [0.2], "dim": list(dims)}, [0],
+                         store=out_dir / "dhel_kcl_erank_vs_dim.jsonl")
+    for rec in recs:
+        rows[rec["params"]["loss"]][dims.index(rec["params"]["dim"])] = rec["result"]["erank"]
     fig, axes = new_figure(1)
     ax = axes[0, 0]
     for name, vals in rows.items():

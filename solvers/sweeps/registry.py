@@ -41,6 +41,7 @@ from typing import Any
 #: (the papers' own experiments).  Modules inside ``solvers/sweeps/`` need no entry here (they
 #: are discovered); a module listed here that fails to import is reported, not fatal.
 EXPERIMENT_MODULES: tuple[str, ...] = (
+    "solvers.dhel_kcl_experiments",  # dhel-kcl-batch: the robustness maps (dhel_kcl.md §8)
     "solvers.encoder_experiment",  # clop-encoder: the CLOP encoder learning-rate runs (clop.md §6.4)
     "solvers.minibatch_experiments",  # proto-geometry, proto-limit (prototypes.md §4)
     "solvers.orthoreg_experiments",  # orthoreg-toy
