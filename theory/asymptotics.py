@@ -35,6 +35,8 @@ import numpy as np
 import sympy as sp
 from scipy import special as sc
 
+from . import _validation as chk
+
 __all__ = [
     "INFONCE_FAMILY",
     "KCL_KERNELS",
@@ -99,28 +101,13 @@ _QUAD_NODES = 100  # Gauss-Jacobi nodes: exact for degree 199; e^{20 s} needs de
 # validation
 # --------------------------------------------------------------------------------------------
 def _dim(d: object, name: str = "d", minimum: int = 2) -> int:
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-        if isinstance(d, (float, np.floating)) and float(d).is_integer():
-            d = int(d)
-        else:
-            raise ValueError(f"{name} must be an integer >= {minimum}; got {d!r}")
-    if int(d) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {d!r}")
-    return int(d)
+    return chk.integer(d, name, minimum)
 
 
 def _real(x: object, name: str, positive: bool = False, nonneg: bool = False) -> float:
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite real number; got {x!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite real number; got {x!r}")
-    if positive and v <= 0.0:
-        raise ValueError(f"{name} must be > 0; got {x!r}")
-    if nonneg and v < 0.0:
-        raise ValueError(f"{name} must be >= 0; got {x!r}")
-    return v
+    if positive:
+        return chk.positive(x, name)
+    return chk.nonnegative(x, name) if nonneg else chk.real(x, name)
 
 
 def _loss(name: object) -> str:

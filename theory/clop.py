@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import sympy as sp
 from scipy.optimize import brentq
+
+from . import _validation as chk
 
 __all__ = [
     "PROV_LEMMA",
@@ -78,44 +79,6 @@ MAP_KINDS: dict[str, tuple[int, str]] = {
 # --------------------------------------------------------------------------------------------
 # validation (theory must not import solvers.validation)
 # --------------------------------------------------------------------------------------------
-def _real(value: object, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a real number; got {value!r}")
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number; got {value!r}") from None
-
-
-def _positive(value: object, name: str) -> float:
-    v = _real(value, name)
-    if not (math.isfinite(v) and v > 0.0):
-        raise ValueError(f"{name} must be a finite real number > 0; got {value!r}")
-    return v
-
-
-def _int(value: object, name: str, minimum: int, maximum: int | None = None) -> int:
-    rng = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
-    msg = f"{name} must be an integer {rng}; got {value!r}"
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(msg)
-    if isinstance(value, numbers.Integral):
-        v = int(value)
-    elif isinstance(value, numbers.Real) and float(value).is_integer():
-        v = int(value)
-    else:
-        raise ValueError(msg)
-    if v < minimum or (maximum is not None and v > maximum):
-        raise ValueError(msg)
-    return v
-
-
-def _choice(value: object, name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return str(value)
-
-
 # --------------------------------------------------------------------------------------------
 # records
 # --------------------------------------------------------------------------------------------
@@ -187,7 +150,7 @@ def lemma_a(dim: int | None = 3, form: str = "general") -> SymbolicIdentity:
     ``MatrixSymbol`` u (n x 1), using the chain rule grad f = (I - u u^T) grad F / r (itself derived
     in coordinates for d = 2, 3) and u^T u = 1.
     """
-    form = _choice(form, "form", LEMMA_FORMS)
+    form = chk.choice(form, "form", LEMMA_FORMS)
     statement = "x . grad_x F(x/|x|) = 0"
     if dim is None:
         n = sp.Symbol("n", integer=True, positive=True)
@@ -196,7 +159,7 @@ def lemma_a(dim: int | None = 3, form: str = "general") -> SymbolicIdentity:
         r = sp.Symbol("r", positive=True)
         expr = (r * u.T * (sp.Identity(n) - u * u.T) * gF / r).expand().subs(u.T * u, sp.Identity(1))
         return _identity("Lemma A", statement, "general dimension n (MatrixSymbol, |u| = 1)", expr)
-    dim = _int(dim, "dim", 2, 4)
+    dim = chk.integer(dim, "dim", 2, 4)
     x, grad = _raw_gradient(dim, form)
     residual = sum(xi * gi for xi, gi in zip(x, grad, strict=True))
     return _identity("Lemma A", statement, f"d = {dim}, F {form}", residual)
@@ -208,7 +171,7 @@ def lemma_b(dim: int | None = 3, form: str = "general") -> SymbolicIdentity:
     Coordinates as in :func:`lemma_a`; ``dim=None`` proves it in general dimension from the
     expansion |x - eta g|^2 = |x|^2 - 2 eta x.g + eta^2 |g|^2 and Lemma A's x.g = 0 (matrix form).
     """
-    form = _choice(form, "form", LEMMA_FORMS)
+    form = chk.choice(form, "form", LEMMA_FORMS)
     eta = sp.Symbol("eta", positive=True)
     statement = "|x - eta grad f|^2 - |x|^2 - eta^2 |grad f|^2 = 0"
     if dim is None:
@@ -221,7 +184,7 @@ def lemma_b(dim: int | None = 3, form: str = "general") -> SymbolicIdentity:
         expr = expr.subs({u.T * g: sp.ZeroMatrix(1, 1), g.T * u: sp.ZeroMatrix(1, 1)})
         return _identity("Lemma B", statement,
                          "general dimension n (MatrixSymbol, x = r u, u.grad f = 0 by Lemma A)", expr)
-    dim = _int(dim, "dim", 2, 4)
+    dim = chk.integer(dim, "dim", 2, 4)
     x, grad = _raw_gradient(dim, form)
     r2 = sum(xi**2 for xi in x)
     g2 = sum(gi**2 for gi in grad)
@@ -281,8 +244,8 @@ def lemma_d(n_points: int = 4, dim: int = 3, control: bool = False) -> list[Symb
     (I - u* u*^T) u* = 0.  ``control=True`` is the negative control: point 0 is moved off the
     line (u_0 = e_2 in R^3, e_2 in R^2), and the same computation must leave a nonzero residual.
     """
-    n_points = _int(n_points, "n_points", 2, 6)
-    dim = _int(dim, "dim", 2, 3)
+    n_points = chk.integer(n_points, "n_points", 2, 6)
+    dim = chk.integer(dim, "dim", 2, 3)
     ca, sa, cb, sb = sp.symbols("cos_alpha sin_alpha cos_beta sin_beta", real=True)
     if dim == 3:  # u* = (cos al, sin al cos be, sin al sin be) with the trig functions as symbols
         ustar = sp.Matrix([ca, sa * cb, sa * sb])
@@ -380,7 +343,7 @@ def aligned_pairs_monotone(negatives: int = 3) -> dict:
 
     Returns the derivative (string) and whether sympy proves it positive for real s, tau > 0.
     """
-    m = _int(negatives, "negatives", 1, 8)
+    m = chk.integer(negatives, "negatives", 1, 8)
     tau = sp.Symbol("tau", positive=True)
     s = sp.symbols(f"s1:{m + 1}", real=True)
     term = -1 / tau + sp.log(sp.exp(1 / tau) + sum(sp.exp(si / tau) for si in s))
@@ -397,7 +360,7 @@ def c1_values(batch: int, labels: object | None = None) -> dict[str, float]:
     P_a = {b : y_b = y_a != -1} u {a} (``labels`` of the B source samples, -1 = unlabelled;
     default all unlabelled, giving log B).
     """
-    b = _int(batch, "batch", 2)
+    b = chk.integer(batch, "batch", 2)
     n = 2 * b
     if labels is None:
         lab = np.full(b, -1)
@@ -430,7 +393,7 @@ def c2_loss_value(signs: object, tau: float) -> float:
     sig = np.asarray(signs, dtype=float)
     if sig.ndim != 1 or sig.size < 4 or sig.size % 2 or not np.all(np.abs(sig) == 1.0):
         raise ValueError("signs must be a 1-D array of +-1 of even length >= 4 (two views of B >= 2)")
-    tau = _positive(tau, "tau")
+    tau = chk.positive(tau, "tau")
     n = sig.size
     b = n // 2
     partner = (np.arange(n) + b) % n
@@ -469,11 +432,11 @@ def never_used_fraction(batch: int, fraction: float, epochs: int) -> float:
 
     Per-batch resampling of the v2-era code (clop.md §3.3, [CODE] 669f931; value [DER]).
     """
-    b = _int(batch, "batch", 1)
-    p = _real(fraction, "fraction")
+    b = chk.integer(batch, "batch", 1)
+    p = chk.real(fraction, "fraction")
     if not 0.0 < p <= 1.0:
         raise ValueError(f"fraction must lie in (0, 1]; got {fraction!r}")
-    e = _int(epochs, "epochs", 0)
+    e = chk.integer(epochs, "epochs", 0)
     q = math.floor(b * p) / b
     return (1.0 - q) ** e
 
@@ -513,7 +476,7 @@ def threshold_map(kind: str = "fixed") -> ThresholdMap:
     theta has magnitude k sin theta = k sin eps and points away from the other point, so the
     step shortens eps exactly as the attractive step shortens theta.
     """
-    kind = _choice(kind, "kind", tuple(MAP_KINDS))
+    kind = chk.choice(kind, "kind", tuple(MAP_KINDS))
     m, desc = MAP_KINDS[kind]
     a = sp.Symbol("a", positive=True)  # a = eta k
     v = sp.Symbol("eps" if kind.startswith("repel") else "theta", real=True)
@@ -555,8 +518,8 @@ def two_cycle_amplitude(eta_k: float, moving: int = 1) -> float:
     Exists iff m a > 2 (m = ``moving`` points, a = eta k); found by Brent's method on
     (0, pi/2] where the left side minus the right side changes sign once (clop.md §4.5 T1/T2).
     """
-    a = _positive(eta_k, "eta_k")
-    m = _int(moving, "moving", 1, 2)
+    a = chk.positive(eta_k, "eta_k")
+    m = chk.integer(moving, "moving", 1, 2)
     if m * a <= 2.0:
         raise ValueError(f"eta_k must exceed {2.0 / m:g} for a 2-cycle with {m} moving point(s); got {a!r}")
 
@@ -578,7 +541,7 @@ def infonce_coefficients(n_points: int = 4) -> dict[str, SymbolicIdentity]:
     -dL_i/ds_ij = (1 - P_i)/tau (pull) and dL_i/ds_ia = (1 - P_i) w_ia / tau (push); at C1
     P = 1/(N - 1) and w = 1/(N - 2).  Symbolic similarities s_i1..s_i{N-1} for anchor 0.
     """
-    n = _int(n_points, "n_points", 3, 8)
+    n = chk.integer(n_points, "n_points", 3, 8)
     tau = sp.Symbol("tau", positive=True)
     s = sp.symbols(f"s1:{n}", real=True)  # s[0] = positive, s[1:] = negatives
     ex = [sp.exp(si / tau) for si in s]
@@ -619,13 +582,13 @@ def lr_bound(loss: str = "infonce", tau: float = 1.0, batch: int | None = None, 
     (P = 1/(N - 1) for InfoNCE; P = |P(i)|/(N - 1) with |P(i)| = N/C - 1 for SupCon with
     ``classes`` balanced classes; push w = 1/(N - 2) for InfoNCE).
     """
-    loss = _choice(loss, "loss", LR_LOSSES)
-    tau = _positive(tau, "tau")
-    r = _positive(norm, "norm")
-    b = None if batch is None else _int(batch, "batch", 2)
+    loss = chk.choice(loss, "loss", LR_LOSSES)
+    tau = chk.positive(tau, "tau")
+    r = chk.positive(norm, "norm")
+    b = None if batch is None else chk.integer(batch, "batch", 2)
     if reduction is None:
         reduction = "mean" if b is not None else "sum"
-    reduction = _choice(reduction, "reduction", REDUCTIONS)
+    reduction = chk.choice(reduction, "reduction", REDUCTIONS)
     if reduction == "mean" and b is None:
         raise ValueError("batch is required for reduction='mean' (the mean is over N = 2B anchors)")
     if classes is not None and loss != "supcon":
@@ -664,7 +627,7 @@ def lr_bound(loss: str = "infonce", tau: float = 1.0, batch: int | None = None, 
         if loss == "infonce":
             p_c1 = 1.0 / (n - 1)
         elif classes is not None:
-            cl = _int(classes, "classes", 1)
+            cl = chk.integer(classes, "classes", 1)
             if n % cl or n // cl < 2:
                 raise ValueError(f"classes must divide N = 2B = {n} with at least 2 rows per class; got {cl}")
             p_c1 = (n // cl - 1) / (n - 1)
@@ -682,7 +645,7 @@ def lr_bound(loss: str = "infonce", tau: float = 1.0, batch: int | None = None, 
 def clop_cosine_threshold(lam: float, labelled: int, norm: float = 1.0) -> float:
     """Pure cosine CLOP on free points: each view is T1 with k = lam/(2|S_b|), so renormalised GD
     converges iff eta < 4 |S_b| r^2 / lam (clop.md §4.6; [DER], [REC] where it uses T1)."""
-    lam = _positive(lam, "lam")
-    s = _int(labelled, "labelled", 1)
-    r = _positive(norm, "norm")
+    lam = chk.positive(lam, "lam")
+    s = chk.integer(labelled, "labelled", 1)
+    r = chk.positive(norm, "norm")
     return 4.0 * s * r**2 / lam

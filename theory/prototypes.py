@@ -40,6 +40,8 @@ import numpy as np
 import sympy as sp
 from scipy.optimize import minimize_scalar
 
+from . import _validation as chk
+
 __all__ = [
     "PROVENANCE",
     "SymbolicStep",
@@ -91,24 +93,6 @@ X = sp.symbols("x", positive=True)  # x = 1/n_w
 # ----------------------------------------------------------------------------------------------
 # validation (theory does not import solvers.validation)
 # ----------------------------------------------------------------------------------------------
-def _int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    if int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _pos(value: object, name: str) -> float:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite real number > 0; got {value!r}") from None
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a finite real number > 0; got {value!r}")
-    return v
-
-
 def _labels(labels: object) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0:
@@ -174,18 +158,18 @@ def graf_anchor_minimum(same: int, batch_size: int, classes: int, tau: float) ->
     """log(n_{B,y} - 1 + (b - n_{B,y}) e^{-K/((K-1) tau)}): an anchor's term at class collapse onto
     a regular simplex with n_{B,y} = ``same`` members of its class in a batch of ``batch_size``
     (T1 temperature form [REC+DER]).  Requires same >= 2 (the anchor has a positive)."""
-    s = _int(same, "same", 2)
-    b = _int(batch_size, "batch_size", s)
-    k = _int(classes, "classes", 2)
-    t = _pos(tau, "tau")
+    s = chk.integer(same, "same", 2)
+    b = chk.integer(batch_size, "batch_size", s)
+    k = chk.integer(classes, "classes", 2)
+    t = chk.positive(tau, "tau")
     return _log1p_exp_form(s - 1.0, float(b - s), -k / ((k - 1) * t))
 
 
 def graf_full_batch_minimum(classes: int, per_class: int, tau: float) -> float:
     """N log(n - 1 + (N - n) exp(-K/((K-1) tau))), N = K n: Graf's minimum of the balanced full-batch
     SupCon loss summed over anchors (T1 [REC+DER]; §4 C1)."""
-    k = _int(classes, "classes", 2)
-    n = _int(per_class, "per_class", 2)
+    k = chk.integer(classes, "classes", 2)
+    n = chk.integer(per_class, "per_class", 2)
     return k * n * graf_anchor_minimum(n, k * n, k, tau)
 
 
@@ -193,10 +177,10 @@ def graf_all_batches_minimum(classes: int, per_class: int, batch_size: int, tau:
     """Graf's bound summed over *all* C(N, b) batches of size b (T1 [REC+DER]), counted exactly:
     a class-c member count m occurs in C(n, m) C(N - n, b - m) batches, so the sum is
     K sum_{m >= 2} C(n, m) C(N - n, b - m) m log(m - 1 + (b - m) e^{-K/((K-1) tau)})."""
-    k = _int(classes, "classes", 2)
-    n = _int(per_class, "per_class", 1)
+    k = chk.integer(classes, "classes", 2)
+    n = chk.integer(per_class, "per_class", 1)
     big = k * n
-    b = _int(batch_size, "batch_size", 1)
+    b = chk.integer(batch_size, "batch_size", 1)
     if b > big:
         raise ValueError(f"batch_size must be <= N = {big}; got {b}")
     total = 0.0
@@ -216,7 +200,7 @@ def simplex_value(batches: Iterable[Sequence[int]], labels: object, tau: float, 
     It equals Graf's lower bound (hence the minimum) when :func:`graf_bound_applies`; otherwise it
     is only the value of one candidate (T1 scope, §5.8)."""
     lab = _labels(labels)
-    k = int(lab.max()) + 1 if classes is None else _int(classes, "classes", int(lab.max()) + 1)
+    k = int(lab.max()) + 1 if classes is None else chk.integer(classes, "classes", int(lab.max()) + 1)
     total = 0.0
     for b in _family(batches, lab.size):
         cnt = np.bincount(lab[b], minlength=k)
@@ -295,8 +279,8 @@ def graf_ce_bound(classes: int, rho_z: float, r_w: float) -> float:
     """log(1 + (K-1) exp(-rho_Z r_W K/(K-1))): Graf's lower bound on CE with features on the
     rho_Z-sphere and class weights of norm <= r_W (T1 companion [REC]); equality at an aligned
     simplex.  With the fixed classifier W/tau on unit features: rho_Z r_W = 1/tau (T5)."""
-    k = _int(classes, "classes", 2)
-    return _log1p_exp_form(1.0, k - 1.0, -_pos(rho_z, "rho_z") * _pos(r_w, "r_w") * k / (k - 1))
+    k = chk.integer(classes, "classes", 2)
+    return _log1p_exp_form(1.0, k - 1.0, -chk.positive(rho_z, "rho_z") * chk.positive(r_w, "r_w") * k / (k - 1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,9 +289,9 @@ def graf_ce_bound(classes: int, rho_z: float, r_w: float) -> float:
 def kini_anchor_minimum(same: int, batch_size: int, tau: float) -> float:
     """log(n_{B,y} - 1 + (b - n_{B,y}) e^{-1/tau}): the per-anchor minimum under non-negativity
     (T2 proof [DER]), attained iff all positives equal h_i and all negatives are orthogonal to it."""
-    s = _int(same, "same", 2)
-    b = _int(batch_size, "batch_size", s)
-    return _log1p_exp_form(s - 1.0, float(b - s), -1.0 / _pos(tau, "tau"))
+    s = chk.integer(same, "same", 2)
+    b = chk.integer(batch_size, "batch_size", s)
+    return _log1p_exp_form(s - 1.0, float(b - s), -1.0 / chk.positive(tau, "tau"))
 
 
 def kini_minimum(batches: Iterable[Sequence[int]] | None, labels: object, tau: float) -> float:
@@ -491,7 +475,7 @@ def _config(h: object, labels: object, w: object, tau: float) -> tuple[np.ndarra
         raise ValueError(f"labels must lie in [0, {ww.shape[0] - 1}] (one prototype per class)")
     hh = hh / np.linalg.norm(hh, axis=1, keepdims=True)
     ww = ww / np.linalg.norm(ww, axis=1, keepdims=True)
-    return hh, lab, ww, _pos(tau, "tau")
+    return hh, lab, ww, chk.positive(tau, "tau")
 
 
 def ce_fixed_value(h: object, labels: object, prototypes: object, tau: float) -> float:
@@ -522,11 +506,11 @@ def scl_constant(copies: int, labels: object, prototypes: object, tau: float, an
     """The H-independent part of the full-batch SCL+P loss (sum over anchors) at n_w = ``copies``:
     N log n_w, plus for P-anchor sum_c n_w [ -(n_w - 1)/(tau (n_w - 1 + n_c)) + log(n_w A_c - e^{1/tau}) ]
     (T4 [DER]), so that L_SCL+P(H) - scl_constant -> limit_objective(H)."""
-    nw = _int(copies, "copies", 1)
+    nw = chk.integer(copies, "copies", 1)
     lab = _labels(labels)
     ww = np.asarray(prototypes, dtype=np.float64)
     ww = ww / np.linalg.norm(ww, axis=1, keepdims=True)
-    t = _pos(tau, "tau")
+    t = chk.positive(tau, "tau")
     total = lab.size * math.log(nw)
     if anchors:
         if nw < 2:
@@ -612,7 +596,7 @@ def ce_fixed_candidate(gram_w: object, label: int) -> dict:
     if gw.ndim != 2 or gw.shape[0] != gw.shape[1]:
         raise ValueError("gram_w must be a square (K, K) matrix")
     k = gw.shape[0]
-    y = _int(label, "label", 0)
+    y = chk.integer(label, "label", 0)
     if y >= k:
         raise ValueError(f"label must lie in [0, {k - 1}]; got {label}")
     a = -np.full(k, 1.0 / k)
@@ -630,8 +614,8 @@ def ce_fixed_candidate(gram_w: object, label: int) -> dict:
 def ce_fixed_minimum(kind: str, classes: int, tau: float) -> float:
     """Per-sample minimum of F^CE_y (T5 [DER]): ``etf`` log(1 + (K-1) e^{-K/((K-1) tau)}); ``of``
     log(1 + (K-1) e^{-sqrt(K/(K-1))/tau}); ``of-nonneg`` (h >= 0) log(1 + (K-1) e^{-1/tau})."""
-    k = _int(classes, "classes", 2)
-    t = _pos(tau, "tau")
+    k = chk.integer(classes, "classes", 2)
+    t = chk.positive(tau, "tau")
     margins = {"etf": k / (k - 1), "of": math.sqrt(k / (k - 1)), "of-nonneg": 1.0}
     if kind not in margins:
         raise ValueError(f"kind must be one of {', '.join(margins)}; got {kind!r}")
@@ -642,8 +626,8 @@ def ce_fixed_minimiser(kind: str, classes: int, label: int) -> np.ndarray:
     """Coefficients a of the per-class CE-fixed minimiser h*_y = sum_c a_c w_c (T5 [DER]): ``etf``
     a = e_y (h* = w_y); ``of`` a = sqrt((K-1)/K) e_y - (1/sqrt(K(K-1))) (1 - e_y) (the centred
     direction, a simplex ETF across classes); ``of-nonneg`` (UFM+, w_c = e_c) a = e_y."""
-    k = _int(classes, "classes", 2)
-    y = _int(label, "label", 0)
+    k = chk.integer(classes, "classes", 2)
+    y = chk.integer(label, "label", 0)
     if y >= k:
         raise ValueError(f"label must lie in [0, {k - 1}]; got {label}")
     if kind not in ("etf", "of", "of-nonneg"):
@@ -683,8 +667,8 @@ def of_anchor_objective(t: sp.Expr | float, classes: int | sp.Expr = K_, tau: sp
 def of_anchor_limit(classes: int, tau: float, grid: int = 2001) -> OfAnchorLimit:
     """Minimise T6's 1-D objective over t in (-pi, pi] (grid, then bounded Brent refinement, float64 with
     log-space exponentials) and return the predicted off-diagonal Gram g = 2ab + (K-2) b^2 [DER]."""
-    k = _int(classes, "classes", 2)
-    tt = _pos(tau, "tau")
+    k = chk.integer(classes, "classes", 2)
+    tt = chk.positive(tau, "tau")
     log_a = _log1p_exp_form(k - 1.0, 1.0, 1.0 / tt)  # log(e^{1/tau} + K - 1)
 
     def f(t: float) -> float:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
+from . import _validation as chk
+
 __all__ = [
     "LOSSES",
     "KCL_KERNELS",
@@ -205,26 +207,14 @@ def _numeric_kcl(kernel: str, form: str):
 
 
 def _instances(m: object) -> int:
-    if isinstance(m, bool) or not isinstance(m, int) or m < 2:
-        raise ValueError(f"instances must be an integer >= 2; got {m!r}")
-    return m
-
-
-def _positive(x: object, name: str) -> float:
-    try:
-        v = float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite real number > 0; got {x!r}") from None
-    if not (math.isfinite(v) and v > 0.0):
-        raise ValueError(f"{name} must be a finite real number > 0; got {x!r}")
-    return v
+    return chk.integer(m, "instances", 2)
 
 
 def value(loss: str, instances: int, tau: float) -> float:
     """Float value of :func:`closed_form` (mpmath, 30 digits, so tau down to 1e-6 is safe)."""
     f = _numeric(_check_loss(loss))
     m = _instances(instances)
-    tau = _positive(tau, "tau")
+    tau = chk.positive(tau, "tau")
     with mpmath.workdps(30):
         return float(f(mpmath.mpf(m), mpmath.mpf(tau)))
 
@@ -233,13 +223,13 @@ def kcl_value(instances: int, kernel: str = "gaussian", t: float = 2.0, gamma: f
               form: str = "code") -> float:
     """Float value of :func:`kcl_closed_form`.  Riesz needs t = s < 0 (t > 0 is ill-posed, §9.10)."""
     m = _instances(instances)
-    gamma = _positive(gamma, "gamma")
+    gamma = chk.positive(gamma, "gamma")
     if kernel == "riesz":
         t = float(t)
         if not (math.isfinite(t) and t < 0):
             raise ValueError(f"t must be < 0 for the KCL riesz kernel (s = t > 0 is ill-posed); got {t}")
     else:
-        t = _positive(t, "t")
+        t = chk.positive(t, "t")
     f = _numeric_kcl(kernel, form)
     with mpmath.workdps(30):
         return float(f(mpmath.mpf(m), mpmath.mpf(t), mpmath.mpf(gamma)))
@@ -255,7 +245,7 @@ def transitive_value(loss: str, profile: list[tuple[float, int]], tau: float) ->
     For the simplex profile [(-1/(M-1), M-1)] it equals :func:`value`.
     """
     form = ENGINE[_check_loss(loss)]
-    tau = _positive(tau, "tau")
+    tau = chk.positive(tau, "tau")
     prof = [(mpmath.mpf(float(t)), int(m)) for t, m in profile]
     if not prof or any(m < 1 for _, m in prof):
         raise ValueError("profile must be a non-empty list of (inner product, multiplicity >= 1)")

@@ -40,7 +40,6 @@ import hashlib
 import importlib
 import json
 import math
-import numbers
 import os
 import re
 import warnings
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import _validation as chk
 
 __all__ = [
     "VARIANTS",
@@ -156,47 +157,6 @@ class TaggedStr(str):
 # --------------------------------------------------------------------------------------------
 # Validation (private: theory must not import solvers.validation).
 # --------------------------------------------------------------------------------------------
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` as an int >= ``minimum``; integral floats are accepted, bools are not."""
-    msg = f"{name} must be an integer >= {minimum}; got {value!r}"
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(msg)
-    if isinstance(value, numbers.Integral):
-        v = int(value)
-    elif isinstance(value, numbers.Real) and math.isfinite(float(value)) and float(value).is_integer():
-        v = int(value)
-    else:
-        raise ValueError(msg)
-    if v < minimum:
-        raise ValueError(msg)
-    return v
-
-
-def _check_real(value: object, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a real number; got {value!r}")
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number; got {value!r}") from None
-
-
-def _check_alpha(value: object, name: str = "alpha") -> float:
-    """alpha in [0, 1] (spec section 8.12)."""
-    v = _check_real(value, name)
-    if math.isnan(v) or not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
-    return v
-
-
-def _check_tau(value: object, name: str = "tau") -> float:
-    """tau finite and > 0 (spec section 8.12)."""
-    v = _check_real(value, name)
-    if math.isnan(v) or not 0.0 < v < math.inf:
-        raise ValueError(f"{name} must be a finite real number > 0; got {value!r}")
-    return v
-
-
 def _check_variant(variant: object) -> str:
     if not isinstance(variant, str) or variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}; got {variant!r}")
@@ -204,7 +164,7 @@ def _check_variant(variant: object) -> str:
 
 
 def _check_Kn(K: object, n: object) -> tuple[int, int]:
-    return _check_int(K, "K", 2), _check_int(n, "n", 2)
+    return chk.integer(K, "K", 2), chk.integer(n, "n", 2)
 
 
 def _check_p(p: object, variant: str, *, required: bool) -> int:
@@ -215,7 +175,7 @@ def _check_p(p: object, variant: str, *, required: bool) -> int:
                 "p (views per instance) is required for variant='self-excluded' and must be an integer >= 2; got None"
             )
         return 2  # the code variant does not depend on p (R2); 2 is a placeholder
-    return _check_int(p, "p", 2 if variant == "self-excluded" else 1)
+    return chk.integer(p, "p", 2 if variant == "self-excluded" else 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1023,7 +983,7 @@ def alpha_star(K: int, n: int, tau: float, variant: str = "code", p: int | None 
     """
     v = _check_variant(variant)
     K, n = _check_Kn(K, n)
-    tau = _check_tau(tau)
+    tau = chk.positive(tau, "tau")
     p_ = _check_p(p, v, required=True)
     val = _num_threshold(v)[0](_u_of(tau, K), K, n, p_)
     return TaggedFloat(val, PROV_ALPHA_STAR)
@@ -1039,7 +999,7 @@ def tau_max(alpha: float, K: int, n: int, variant: str = "code", p: int | None =
     Provenance: R6 ``[REC] [DER+NUM]``.
     """
     v_ = _check_variant(variant)
-    alpha = _check_alpha(alpha)
+    alpha = chk.unit_interval(alpha, "alpha")
     K, n = _check_Kn(K, n)
     p_ = _check_p(p, v_, required=True)
     if alpha <= _limit(v_, n, p_):
@@ -1069,7 +1029,7 @@ def loss_ssem(
     Provenance: R2 ``[REC] [DER+NUM]``.
     """
     v = _check_variant(variant)
-    alpha, tau = _check_alpha(alpha), _check_tau(tau)
+    alpha, tau = chk.unit_interval(alpha, "alpha"), chk.positive(tau, "tau")
     K, n = _check_Kn(K, n)
     p_ = _check_p(p, v, required=True)
     try:
@@ -1094,8 +1054,8 @@ def W_small_tau(alpha: float, tau: float, n: int, variant: str = "code", p: int 
     Provenance: R8 ``[REC] [DER+NUM]``.
     """
     v = _check_variant(variant)
-    alpha, tau = _check_alpha(alpha), _check_tau(tau)
-    n = _check_int(n, "n", 2)
+    alpha, tau = chk.unit_interval(alpha, "alpha"), chk.positive(tau, "tau")
+    n = chk.integer(n, "n", 2)
     p_ = _check_p(p, v, required=True)
     if alpha <= _limit(v, n, p_):
         return TaggedFloat(math.nan, PROV_SMALL_TAU)
@@ -1111,10 +1071,7 @@ def d_min(K: int, n: int, beta: float | None = None) -> TaggedInt:
     """
     K, n = _check_Kn(K, n)
     if beta is not None:
-        b = _check_real(beta, "beta")
-        if math.isnan(b) or not 0.0 <= b <= 1.0:
-            raise ValueError(f"beta must lie in [0, 1] or be None; got {beta!r}")
-        if b == 1.0:
+        if chk.unit_interval(beta, "beta") == 1.0:
             return TaggedInt(K - 1, PROV_D_MIN)
     return TaggedInt(K * n - 1, PROV_D_MIN)
 
@@ -1125,8 +1082,8 @@ def alpha_eff_supcon(n: int, p: int) -> TaggedFloat:
     Derived from equal per-positive weights alpha/(p-1) = (1-alpha)/((n-1)p).  ``p >= 1``.
     Provenance: section 2.6 / R7 ``[DER+NUM]``.
     """
-    n = _check_int(n, "n", 2)
-    p = _check_int(p, "p", 1)
+    n = chk.integer(n, "n", 2)
+    p = chk.integer(p, "p", 1)
     return TaggedFloat(float(_numeric("common")["alpha_eff"](n, p)), PROV_ALPHA_EFF)
 
 
@@ -1139,8 +1096,8 @@ def alpha_split(K: int, n: int, p: int, tau: float) -> TaggedFloat:
     Provenance: R10 ``[DER+NUM] [DER+SDP]``.
     """
     K, n = _check_Kn(K, n)
-    p = _check_int(p, "p", 2)
-    tau = _check_tau(tau)
+    p = chk.integer(p, "p", 2)
+    tau = chk.positive(tau, "tau")
     return TaggedFloat(_num_r10()[0](_u_of(tau, K), K, n, p), PROV_R10)
 
 
@@ -1151,7 +1108,7 @@ def regime(alpha: float, tau: float, K: int, n: int, p: int = 2, variant: str = 
     max(0, alpha_split) <= alpha <= alpha*_se collapse; alpha < alpha_split view-split.
     """
     v = _check_variant(variant)
-    alpha, tau = _check_alpha(alpha), _check_tau(tau)
+    alpha, tau = chk.unit_interval(alpha, "alpha"), chk.positive(tau, "tau")
     K, n = _check_Kn(K, n)
     p_ = _check_p(p, v, required=True)
     a_star = alpha_star(K, n, tau, v, p_)
@@ -1220,9 +1177,9 @@ def reduced_self_excluded_minimum(alpha: float, tau: float, K: int, n: int, p: i
     """
     from scipy.optimize import brentq  # lazy: ~0.3 s to import, not needed for the thresholds
 
-    alpha, tau = _check_alpha(alpha), _check_tau(tau)
+    alpha, tau = chk.unit_interval(alpha, "alpha"), chk.positive(tau, "tau")
     K, n = _check_Kn(K, n)
-    p = _check_int(p, "p", 2)
+    p = chk.integer(p, "p", 2)
     _, G, Ga, Gb = _num_r10()
     args = (alpha, tau, K, n, p)
     slope_hi = (p - 1) / p
@@ -1268,7 +1225,7 @@ def beta_star(alpha: float, tau: float, K: int, n: int, p: int = 2, variant: str
     from scipy.optimize import brentq  # lazy: ~0.3 s to import, not needed for the thresholds
 
     v = _check_variant(variant)
-    alpha, tau = _check_alpha(alpha), _check_tau(tau)
+    alpha, tau = chk.unit_interval(alpha, "alpha"), chk.positive(tau, "tau")
     K, n = _check_Kn(K, n)
     p = _check_p(p, v, required=True)
     L_w, dL_w = _num_loss(v)
@@ -1362,17 +1319,17 @@ def batch_to_Kn(
     number of distinct classes among B uniform draws, C (1 - (1 - 1/C)^B), n = B/K, flagged
     ``approximate=True`` with a warning.  Provenance: section 6.2 ``[CODE]`` + ``[REC]``.
     """
-    B = _check_int(B, "B", 1)
-    C = _check_int(num_classes, "num_classes", 2)
+    B = chk.integer(B, "B", 1)
+    C = chk.integer(num_classes, "num_classes", 2)
     if views is not None:
-        pv = _check_int(views, "views", 1)
+        pv = chk.integer(views, "views", 1)
         if B % pv:
             raise ValueError(f"B must be divisible by views={pv} (B counts embeddings); got B={B}")
         B //= pv
     else:
         pv = None
     if classes_per_batch is not None:
-        Kb = _check_int(classes_per_batch, "classes_per_batch", 2)
+        Kb = chk.integer(classes_per_batch, "classes_per_batch", 2)
         if Kb > C:
             raise ValueError(f"classes_per_batch must be in [2, num_classes={C}]; got {Kb}")
     else:
@@ -1400,8 +1357,8 @@ def batch_to_Kn(
 
 def Kn_from_paper(m: int, N: int) -> dict[str, Any]:
     """Authors' notation (m classes, N total instances) -> spec (K, n) = (m, N/m) (section 1)."""
-    m = _check_int(m, "m", 2)
-    N = _check_int(N, "N", 2)
+    m = chk.integer(m, "m", 2)
+    N = chk.integer(N, "N", 2)
     if N % m or N // m < 2:
         raise ValueError(f"N must be a multiple of m with N/m >= 2; got m={m}, N={N}")
     return {"K": m, "n": N // m, "provenance": PROV_PAPER}
