@@ -564,6 +564,10 @@ def _gloo_worker(rank: int, world: int, init_file: str, x: np.ndarray, out_dir: 
         loss.backward()
         np.save(f"{out_dir}/grad{rank}.npy", local.grad.numpy())
         np.save(f"{out_dir}/loss{rank}.npy", np.array(float(loss.detach())))
+        # both ranks must be done with gloo traffic before either tears the group down: without
+        # this barrier a rank could destroy the group while the other's backward collective was
+        # still in flight ("terminate called without an active exception", SIGABRT, seen once in CI)
+        torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
 
