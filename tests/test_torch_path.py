@@ -9,6 +9,7 @@ templates' own matrices.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -564,12 +565,15 @@ def _gloo_worker(rank: int, world: int, init_file: str, x: np.ndarray, out_dir: 
         loss.backward()
         np.save(f"{out_dir}/grad{rank}.npy", local.grad.numpy())
         np.save(f"{out_dir}/loss{rank}.npy", np.array(float(loss.detach())))
-        # both ranks must be done with gloo traffic before either tears the group down: without
-        # this barrier a rank could destroy the group while the other's backward collective was
-        # still in flight ("terminate called without an active exception", SIGABRT, seen once in CI)
+        # both ranks must be done with gloo traffic before either tears the group down
         torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
+    # Leave without running interpreter teardown: at exit, gloo/autograd worker threads are
+    # sometimes destroyed while joinable, and C++ aborts ("terminate called without an active
+    # exception", SIGABRT) after the results were written (seen in 1 of 10 loaded runs, and in CI
+    # even with the barrier).  The results are on disk, so the rank ends here with status 0.
+    os._exit(0)
 
 
 @pytest.mark.slow
