@@ -9,8 +9,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .registry import FORMATS  # noqa: E402,F401  (re-exported)
-
 plt.rcParams.update({
     "figure.dpi": 150, "savefig.dpi": 300, "savefig.bbox": "tight", "font.size": 9, "axes.titlesize": 9,
     "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8,
